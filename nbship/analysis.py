@@ -1,0 +1,425 @@
+"""Stage 3: static analysis of the exported code → ``Analysis``: the module plan, parameters, example, findings.
+
+Names read and defined are computed with Python's own scoping rules (``symtable``), cell by cell, then resolved
+across the generated modules, which import in the order ``MODULE_ORDER``: a module may import names from an
+earlier module only, so a use of a later module's name is reported where it is, as is a name defined only in an
+untagged (exploration) cell, with the tag that would fix it.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import symtable
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from nbship.errors import Finding, Location
+from nbship.extract import CleanCell, ServiceCode
+from nbship.notebook import ROLES, Cell, Notebook, Role
+
+# role → generated module, and the order in which modules are imported at start-up
+ROLE_MODULE: Mapping[Role, str] = {
+    "parameters": "parameters",
+    "setup": "shared",
+    "load": "loading",
+    "preprocess": "preprocessing",
+    "predict": "inference",
+    "postprocess": "postprocessing",
+}
+MODULE_ORDER: tuple[str, ...] = ("parameters", "shared", "loading", "preprocessing", "inference", "postprocessing")
+STAGE_FUNCTIONS: Mapping[Role, str] = {"preprocess": "preprocess", "predict": "predict", "postprocess": "postprocess"}
+PARAMETER_ENV_PREFIX = "NBSHIP_PARAM_"
+_BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__package__"}
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    cell: int
+    line: int
+    module: str
+    imported_from: str | None  # "numpy" for `import numpy as np`; None for any other binding
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    """One generated module: its cells in notebook order and what it imports from earlier modules."""
+
+    name: str
+    cells: tuple[CleanCell, ...]
+    imports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # module → names, both sorted
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    cell: int
+    line: int
+
+    @property
+    def env(self) -> str:
+        return PARAMETER_ENV_PREFIX + self.name.upper()
+
+    @property
+    def type_name(self) -> str:
+        return type(self.default).__name__
+
+
+@dataclass(frozen=True)
+class EnvRead:
+    """An environment variable the exported code reads (``os.environ[…]``, ``os.getenv(…)``)."""
+
+    name: str
+    has_default: bool
+    cell: int
+    line: int
+
+
+@dataclass(frozen=True)
+class Example:
+    request: Any
+    cell: Cell
+
+
+@dataclass(frozen=True)
+class Analysis:
+    modules: tuple[ModulePlan, ...]
+    parameters: tuple[Parameter, ...]
+    env_reads: tuple[EnvRead, ...]
+    example: Example | None
+    findings: tuple[Finding, ...]
+
+
+class _Collector:
+    def __init__(self, notebook: Notebook) -> None:
+        self.notebook = notebook
+        self.findings: list[Finding] = []
+
+    def add(self, severity: str, code: str, message: str, cell: int | None, line: int | None, hint: str | None = None) -> None:
+        location = Location(self.notebook.name, cell, line)
+        self.findings.append(Finding(severity, code, message, location, hint))  # type: ignore[arg-type]
+
+
+def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
+    """Check roles and names of the exported code and plan the generated modules."""
+    out = _Collector(notebook)
+    _check_role_tags(notebook, out)
+    cells = [c for c in code.cells if c.tree is not None]
+    definitions = _definitions(cells)
+    _check_duplicates(definitions, out)
+    _check_stage_functions(notebook, cells, definitions, out)
+    parameters = _parameters([c for c in cells if c.cell.role == "parameters"], out)
+    modules = _plan_modules(notebook, cells, definitions, out)
+    return Analysis(
+        modules=modules,
+        parameters=tuple(parameters),
+        env_reads=tuple(r for c in cells for r in _env_reads(c)),
+        example=_example(notebook, out),
+        findings=tuple(out.findings),
+    )
+
+
+def _check_role_tags(notebook: Notebook, out: _Collector) -> None:
+    for cell in notebook.cells:
+        if cell.unknown_role is not None:
+            close = difflib.get_close_matches(cell.unknown_role, list(ROLES), n=1)
+            hint = f"did you mean nbship:{close[0]}?" if close else "roles: " + ", ".join(ROLES)
+            out.add("error", "unknown-role", f"unknown role 'nbship:{cell.unknown_role}'", cell.number, None, hint)
+        if cell.conflicting_roles:
+            roles = " and ".join(cell.conflicting_roles)
+            out.add("error", "conflicting-roles", f"the cell has two roles, {roles}", cell.number, None,
+                    "Give each cell one role; split the cell if it does two things.")
+        if cell.kind != "code" and cell.role is not None:
+            out.add("warning", "role-on-markdown", f"role '{cell.role}' on a {cell.kind} cell is ignored",
+                    cell.number, None)
+
+
+def _bound_names(tree: ast.Module) -> dict[str, tuple[int, str | None]]:
+    """Names bound at module level → (first line, import target if bound by an import)."""
+    bound: dict[str, tuple[int, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                bound.setdefault(name, (node.lineno, alias.name if alias.asname else alias.name.split(".")[0]))
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                bound.setdefault(alias.asname or alias.name, (node.lineno, f"{node.module}.{alias.name}"))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.setdefault(node.name, (node.lineno, None))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.setdefault(node.id, (node.lineno, None))
+    return bound
+
+
+def _scopes(source: str) -> tuple[set[str], dict[str, bool]]:
+    """(names the cell binds globally, names it reads from globals → read at import time?)."""
+    top = symtable.symtable(source, "cell", "exec")
+    defined: set[str] = set()
+    used: dict[str, bool] = {}
+    for sym in top.get_symbols():
+        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
+            defined.add(sym.get_name())
+        elif sym.is_referenced():
+            used[sym.get_name()] = True
+    stack = list(top.get_children())
+    while stack:
+        table = stack.pop()
+        stack.extend(table.get_children())
+        for sym in table.get_symbols():
+            if sym.is_declared_global() and sym.is_assigned():
+                defined.add(sym.get_name())
+            elif sym.is_global() and sym.is_referenced():
+                used.setdefault(sym.get_name(), False)
+    return defined, used
+
+
+def _definitions(cells: list[CleanCell]) -> dict[str, list[Definition]]:
+    found: dict[str, list[Definition]] = {}
+    for clean in cells:
+        assert clean.tree is not None
+        module = ROLE_MODULE[clean.cell.role]  # type: ignore[index]
+        bound = _bound_names(clean.tree)
+        defined, _ = _scopes(clean.source)
+        for name in sorted(defined):
+            line, target = bound.get(name, (1, None))
+            found.setdefault(name, []).append(Definition(name, clean.cell.number, line, module, target))
+    return found
+
+
+def _check_duplicates(definitions: dict[str, list[Definition]], out: _Collector) -> None:
+    for name, defs in definitions.items():
+        if len({d.cell for d in defs}) < 2:
+            continue
+        if all(d.imported_from is not None for d in defs) and len({d.imported_from for d in defs}) == 1:
+            continue  # the same import repeated is harmless
+        first, again = defs[0], defs[1]
+        out.add("error", "defined-twice",
+                f"'{name}' is defined here and already in cell {first.cell}, line {first.line}",
+                again.cell, again.line,
+                "Exported cells become one package: keep one definition, or rename one of them.")
+
+
+def _check_stage_functions(
+    notebook: Notebook, cells: list[CleanCell], definitions: dict[str, list[Definition]], out: _Collector
+) -> None:
+    for role, function in STAGE_FUNCTIONS.items():
+        tagged = [c for c in cells if c.cell.role == role]
+        defs = [d for d in definitions.get(function, []) if any(c.cell.number == d.cell for c in cells)]
+        in_role = [d for d in defs if d.module == ROLE_MODULE[role]]
+        elsewhere = [d for d in defs if d.module != ROLE_MODULE[role]]
+        for d in elsewhere:
+            out.add("error", "stage-in-wrong-cell",
+                    f"{function}() is defined in a cell whose role is not '{role}'", d.cell, d.line,
+                    f"Tag this cell nbship:{role}.")
+        if tagged and not in_role:
+            out.add("error", "stage-missing",
+                    f"a cell tagged nbship:{role} must define {function}(...)", tagged[0].cell.number, None,
+                    f"Define `def {function}({'inputs' if role == 'predict' else 'payload' if role == 'preprocess' else 'prediction'}):` in it.")
+        if role == "predict" and not tagged and not elsewhere:
+            hint = "Define `def predict(inputs):` in a cell and tag it nbship:predict."
+            untagged = _untagged_definition(notebook, "predict")
+            if untagged is not None:
+                hint = f"predict is defined in untagged cell {untagged}: tag it nbship:predict."
+            out.add("error", "no-predict", "no predict function: the service has nothing to serve", None, None, hint)
+        for clean in tagged:
+            for node in clean.tree.body if clean.tree else []:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
+                    positional = node.args.posonlyargs + node.args.args
+                    if not positional and node.args.vararg is None:
+                        out.add("error", "stage-signature", f"{function}() must take one argument",
+                                clean.cell.number, node.lineno)
+                    if isinstance(node, ast.AsyncFunctionDef):
+                        out.add("error", "stage-signature", f"{function}() must be a plain function, not async",
+                                clean.cell.number, node.lineno)
+
+
+def _parameters(cells: list[CleanCell], out: _Collector) -> list[Parameter]:
+    found: list[Parameter] = []
+    for clean in cells:
+        assert clean.tree is not None
+        for node in clean.tree.body:
+            target: ast.expr | None = None
+            value: ast.expr | None = None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            try:
+                literal = ast.literal_eval(value) if value is not None else None
+                ok = isinstance(target, ast.Name) and value is not None
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                ok = False
+            if not ok:
+                out.add("error", "parameters-not-literal",
+                        "a parameters cell holds only assignments of literal values (`threshold = 0.5`)",
+                        clean.cell.number, node.lineno,
+                        "Move computed values to a setup or load cell.")
+                continue
+            assert isinstance(target, ast.Name)
+            found.append(Parameter(target.id, literal, clean.cell.number, node.lineno))
+    return found
+
+
+def _first_use(tree: ast.Module, name: str) -> tuple[int, str | None]:
+    """Line of the first read of ``name`` and the top-level function or class it is in."""
+    for top in tree.body:
+        for node in ast.walk(top):
+            if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
+                owner = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
+                return node.lineno, owner
+    return 1, None
+
+
+def _untagged_definition(notebook: Notebook, name: str) -> int | None:
+    for cell in reversed(notebook.cells):
+        if cell.kind == "code" and cell.role is None and name in cell.source:
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            if name in _bound_names(tree):
+                return cell.number
+    return None
+
+
+def propose_role(source: str) -> Role | None:
+    """The role a cell's code suggests: what a user most likely meant (used in hints and by ``nbship init``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    functions = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for role, function in STAGE_FUNCTIONS.items():
+        if function in functions:
+            return role
+    calls = {ast.unparse(n.func).split(".")[-1] for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    if calls & {"load", "load_model", "from_pretrained", "read_csv", "read_parquet", "open", "InferenceSession"}:
+        return "load"
+    statements = [n for n in tree.body if not isinstance(n, ast.Expr)]
+    if statements and all(isinstance(n, (ast.Assign, ast.AnnAssign)) for n in statements):
+        try:
+            for n in statements:
+                ast.literal_eval(n.value)  # type: ignore[arg-type, attr-defined]
+            return "parameters"
+        except (ValueError, TypeError, SyntaxError):
+            pass
+    if statements and all(isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign))
+                          for n in statements):
+        return "setup"
+    return None
+
+
+def _plan_modules(
+    notebook: Notebook, cells: list[CleanCell], definitions: dict[str, list[Definition]], out: _Collector
+) -> tuple[ModulePlan, ...]:
+    by_module: dict[str, list[CleanCell]] = {m: [] for m in MODULE_ORDER}
+    for clean in cells:
+        by_module[ROLE_MODULE[clean.cell.role]].append(clean)  # type: ignore[index]
+    star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
+               for c in cells for n in ast.walk(c.tree))  # type: ignore[arg-type]
+    plans: list[ModulePlan] = []
+    for module in MODULE_ORDER:
+        members = by_module[module]
+        if not members and module != "inference":
+            continue
+        own = {d.name for defs in definitions.values() for d in defs if d.module == module}
+        imports: dict[str, set[str]] = {}
+        for clean in members:
+            _, used = _scopes(clean.source)
+            for name in sorted(used):
+                if name in own or name in _BUILTINS:
+                    continue
+                source = _resolve(notebook, clean, name, module, definitions, star, out)
+                if source is not None:
+                    imports.setdefault(source, set()).add(name)
+        plans.append(ModulePlan(
+            name=module,
+            cells=tuple(members),
+            imports={m: tuple(sorted(imports[m])) for m in MODULE_ORDER if m in imports},
+        ))
+    return tuple(plans)
+
+
+def _resolve(
+    notebook: Notebook, clean: CleanCell, name: str, module: str,
+    definitions: dict[str, list[Definition]], star: bool, out: _Collector,
+) -> str | None:
+    assert clean.tree is not None
+    line, owner = _first_use(clean.tree, name)
+    who = f"{owner} uses" if owner else "uses"
+    defs = definitions.get(name)
+    if defs:
+        source = defs[0]
+        if MODULE_ORDER.index(source.module) < MODULE_ORDER.index(module):
+            return source.module
+        role = next(r for r, m in ROLE_MODULE.items() if m == source.module)
+        out.add("error", "used-before-load",
+                f"{who} '{name}', which comes from {role} cell {source.cell}, but {clean.cell.role} code is "
+                f"imported before {role} code",
+                clean.cell.number, line,
+                f"Move the code that uses '{name}' into a later stage, or move '{name}' earlier "
+                f"(modules load in the order: " + " → ".join(
+                    r for m in MODULE_ORDER for r, mm in ROLE_MODULE.items() if mm == m) + ").")
+        return None
+    if star:
+        return None
+    untagged = _untagged_definition(notebook, name)
+    if untagged is not None:
+        cell = notebook.cells[untagged - 1]
+        role = propose_role(cell.source) or "setup"
+        out.add("error", "defined-in-untagged",
+                f"{who} '{name}', defined only in untagged cell {untagged}",
+                clean.cell.number, line, f"Tag cell {untagged} nbship:{role}.")
+    else:
+        out.add("error", "undefined-name", f"{who} '{name}', which no cell defines",
+                clean.cell.number, line, "Define or import it in a cell tagged nbship:setup.")
+    return None
+
+
+def _env_reads(clean: CleanCell) -> list[EnvRead]:
+    reads: list[EnvRead] = []
+    assert clean.tree is not None
+    for node in ast.walk(clean.tree):
+        key: ast.expr | None = None
+        has_default = False
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ", "environ"):
+            key = node.slice
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in (
+            "os.getenv", "getenv", "os.environ.get", "environ.get"
+        ):
+            key = node.args[0] if node.args else None
+            has_default = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            reads.append(EnvRead(key.value, has_default, clean.cell.number, node.lineno))
+    return reads
+
+
+def _example(notebook: Notebook, out: _Collector) -> Example | None:
+    cells = notebook.with_role("example")
+    if not cells:
+        out.add("warning", "no-example", "no example cell: the service cannot warm up or be smoke-tested",
+                None, None, "Tag a cell nbship:example that assigns `example = {...}` and runs the pipeline on it.")
+        return None
+    if len(cells) > 1:
+        out.add("error", "example-twice", f"a second example cell (the first is cell {cells[0].number})",
+                cells[1].number, None)
+    cell = cells[0]
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as e:
+        out.add("error", "syntax-error", f"invalid Python: {e.msg}", cell.number, e.lineno)
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "example" for t in node.targets):
+            try:
+                return Example(ast.literal_eval(node.value), cell)
+            except (ValueError, TypeError, SyntaxError):
+                out.add("error", "example-not-literal", "`example` must be a literal (a dict, list, string…)",
+                        cell.number, node.lineno, "Write the sample request out as a JSON-like literal.")
+                return None
+    out.add("error", "example-missing", "the example cell does not assign `example = …`", cell.number, None)
+    return None

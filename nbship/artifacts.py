@@ -1,0 +1,143 @@
+"""Stage 3b: the files the service needs → ``ArtifactRef``s with size and sha256.
+
+Relative paths in ``load`` and ``parameters`` cells that point at existing files or folders beside the notebook
+are artifacts; a path-like literal with an artifact's extension that does not exist is an error, as is a path
+that leaves the notebook's folder. ``artifacts:`` in nbship.yaml adds more, or declares remote ones (downloaded
+and verified at start-up, never copied into the build context).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from nbship.config import Artifact
+from nbship.errors import Finding, Location
+from nbship.extract import CleanCell
+
+ARTIFACT_SUFFIXES = frozenset(
+    ".joblib .pkl .pickle .pt .pth .onnx .h5 .hdf5 .keras .json .csv .tsv .parquet .feather .npy .npz .bin "
+    ".safetensors .txt .model .ckpt .tflite .pb .yaml .yml .msgpack .ubj .cbm .lgb .xgb .vocab .spm .gz .zip "
+    ".tar .index".split()
+)
+_SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints", ".git"})
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    path: str  # POSIX, relative to the notebook's folder
+    size: int
+    sha256: str
+    cell: int | None  # None when it comes from nbship.yaml
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteArtifact:
+    path: str
+    uri: str
+    sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_files(root: Path) -> list[Path]:
+    """The files under ``root`` that ship, in a stable order."""
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part in _SKIPPED for part in p.relative_to(root).parts)
+        and p.suffix != ".ipynb"
+    )
+
+
+def _describe(base: Path, relative: str, cell: int | None) -> ArtifactRef:
+    target = base / relative
+    if target.is_dir():
+        digest = hashlib.sha256()
+        size = 0
+        for f in tree_files(target):
+            digest.update(f"{f.relative_to(target).as_posix()}\0{file_sha256(f)}\n".encode())
+            size += f.stat().st_size
+        return ArtifactRef(relative, size, digest.hexdigest(), cell, is_dir=True)
+    return ArtifactRef(relative, target.stat().st_size, file_sha256(target), cell)
+
+
+def _candidates(clean: CleanCell) -> list[tuple[str, int]]:
+    assert clean.tree is not None
+    docstrings = {
+        id(n.body[0].value) for n in ast.walk(clean.tree)
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+        and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+    }
+    return [
+        (n.value, n.lineno) for n in ast.walk(clean.tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
+        and 0 < len(n.value) < 256 and "\n" not in n.value and "://" not in n.value
+    ]
+
+
+def find_artifacts(
+    notebook: Path, cells: tuple[CleanCell, ...], declared: list[Artifact]
+) -> tuple[list[ArtifactRef], list[RemoteArtifact], list[Finding]]:
+    """Artifacts referenced by load/parameters cells and declared in the config, with their hashes."""
+    base = notebook.parent.resolve()
+    found: dict[str, ArtifactRef] = {}
+    findings: list[Finding] = []
+
+    def problem(message: str, cell: int | None, line: int | None, hint: str | None = None) -> None:
+        where = Location(notebook.name, cell, line) if cell is not None else Location("nbship.yaml")
+        findings.append(Finding("error", "artifact", message, where, hint))
+
+    remote = [RemoteArtifact(a.path, a.uri, a.sha256) for a in declared if a.uri and a.sha256]
+    remote_paths = {PurePosixPath(r.path).as_posix() for r in remote}
+    for clean in cells:
+        if clean.cell.role not in ("load", "parameters") or clean.tree is None:
+            continue
+        for text, line in _candidates(clean):
+            path = Path(text)
+            looks_like_file = path.suffix.lower() in ARTIFACT_SUFFIXES and " " not in text
+            if path.is_absolute():
+                if looks_like_file or path.exists():
+                    problem(f"'{text}' is an absolute path, which will not exist in the image", clean.cell.number,
+                            line, "Use a path relative to the notebook's folder.")
+                continue
+            target = (base / path).resolve()
+            relative = PurePosixPath(*path.parts).as_posix()
+            if relative in remote_paths:
+                continue
+            if not target.exists():
+                if looks_like_file:
+                    problem(f"'{text}' does not exist beside the notebook", clean.cell.number, line,
+                            "Create the file (run the training cells), or declare it as a remote artifact in "
+                            "nbship.yaml.")
+                continue
+            if target == notebook.resolve():
+                continue
+            if not target.is_relative_to(base):
+                problem(f"'{text}' is outside the notebook's folder", clean.cell.number, line,
+                        "Move the file under the notebook's folder so it can be copied into the image.")
+                continue
+            if target == base:
+                continue
+            found.setdefault(relative, _describe(base, relative, clean.cell.number))
+    for artifact in declared:
+        if artifact.uri:
+            local = base / artifact.path
+            if local.is_file() and file_sha256(local) != artifact.sha256:
+                problem(f"artifacts: the local copy of {artifact.path} does not match its declared sha256", None,
+                        None, "Update sha256 in nbship.yaml or the file.")
+            continue
+        if not (base / artifact.path).exists():
+            problem(f"artifacts: {artifact.path} does not exist beside the notebook", None, None)
+            continue
+        relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
+        found.setdefault(relative, _describe(base, relative, None))
+    return sorted(found.values(), key=lambda a: a.path), remote, findings

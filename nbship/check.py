@@ -1,0 +1,177 @@
+"""Stage 3 as a whole: ``inspect_notebook`` runs every static check and, when none fails, builds the spec.
+
+``nbship check`` adds the parity run (``verify_parity``) on a throwaway render; ``nbship render`` runs the same
+checks and refuses to write anything while one fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbship.analysis import analyze
+from nbship.artifacts import find_artifacts
+from nbship.config import Config, load_config
+from nbship.errors import Finding, Location
+from nbship.extract import ServiceCode, extract_service
+from nbship.notebook import Cell, Notebook, parse_notebook
+from nbship.spec import ExampleSpec, ProjectSpec, build_spec
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    notebook: Notebook
+    config: Config
+    config_path: Path | None
+    code: ServiceCode
+    spec: ProjectSpec | None  # None while an error blocks it
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    def with_findings(self, extra: list[Finding]) -> CheckResult:
+        return CheckResult(self.notebook, self.config, self.config_path, self.code, self.spec,
+                           _sorted((*self.findings, *extra)))
+
+
+def _sorted(findings: Any) -> tuple[Finding, ...]:
+    return tuple(sorted(findings, key=lambda f: (f.location.cell or 0, f.location.line or 0, f.severity)))
+
+
+def saved_response(cell: Cell) -> tuple[Any, str | None]:
+    """The example cell's saved result, from ``application/json`` or a literal ``text/plain`` repr.
+
+    Returns the value and None, or None and why it cannot be read.
+    """
+    results = [o for o in cell.outputs if o.output_type == "execute_result"]
+    if not results:
+        return None, "the example cell has no saved output"
+    data = results[-1].data
+    if "application/json" in data:
+        return data["application/json"], None
+    text = data.get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else str(text)
+    try:
+        return ast.literal_eval(text), None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return None, f"the example's saved output {shown!r} is not a plain literal"
+
+
+def _secret_findings(notebook: Notebook, code: ServiceCode) -> list[Finding]:
+    from nbship.secrets import scan_source
+
+    findings = []
+    for clean in code.cells:
+        for hit in scan_source(clean.source):
+            findings.append(Finding(
+                "error", "secret",
+                f"looks like {hit.kind} ('{hit.preview}')",
+                Location(notebook.name, clean.cell.number, hit.line),
+                f'Read it from os.environ["{hit.suggested_env}"] and list it under `secrets:` in nbship.yaml '
+                f"({{env: {hit.suggested_env}, secret: <secret name>, key: <key>}}) so Kubernetes fills it "
+                "from a Secret.",
+            ))
+    return findings
+
+
+def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
+    """Points 1–6 of ``nbship check``: read, roles, names, IPython syntax, secrets, artifacts.
+
+    Raises:
+        NotebookError: the file is not a readable Python notebook.
+        ConfigError: nbship.yaml is invalid.
+    """
+    notebook = parse_notebook(path)
+    config, found_config = load_config(path, config_path)
+    code = extract_service(notebook)
+    analysis = analyze(notebook, code)
+    artifacts, remote, artifact_findings = find_artifacts(path, code.cells, list(config.artifacts))
+    findings = [*code.findings, *analysis.findings, *artifact_findings, *_secret_findings(notebook, code)]
+    example = None
+    if analysis.example is not None:
+        response, problem = saved_response(analysis.example.cell)
+        if problem is not None and verify:
+            findings.append(Finding(
+                "error", "example-output", problem, Location(notebook.name, analysis.example.cell.number, None),
+                "Run the notebook and save it, and make postprocess return plain Python values "
+                "(float(x), x.tolist()); or skip the parity check with --no-verify.",
+            ))
+        example = ExampleSpec(analysis.example.request, response, analysis.example.cell.number)
+    spec = None
+    if not any(f.severity == "error" for f in findings):
+        spec = build_spec(
+            notebook_path=path,
+            notebook_sha256=notebook.sha256,
+            notebook_python=notebook.python_version,
+            config=config,
+            modules=analysis.modules,
+            parameters=analysis.parameters,
+            settings=code.settings,
+            artifacts=artifacts,
+            remote_artifacts=remote,
+            example=example,
+            imported={i.module for i in code.imports},
+        )
+    return CheckResult(notebook, config, found_config, code, spec, _sorted(findings))
+
+
+def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> list[Finding]:
+    """Point 7: run the rendered package in a fresh interpreter and compare its answer with the saved output."""
+    import subprocess
+    import sys
+
+    from nbship import _proc
+    from nbship.compare import same_response
+
+    if spec.example is None:
+        return []
+    where = Location(spec.notebook_file, spec.example.cell, None)
+    try:
+        done = _proc.run([sys.executable, "-m", "nbship_runtime.selftest"], cwd=root, timeout=timeout,
+                         env=_clean_env(root))
+    except subprocess.TimeoutExpired:
+        return [Finding("error", "parity", f"the exported code did not answer the example within {timeout:.0f} s",
+                        where)]
+    if done.returncode != 0:
+        try:
+            report = json.loads(done.stderr.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            return [Finding("error", "parity", f"the exported code failed:\n{tail}", where)]
+        frames = report["where"]
+        cell_where = where
+        if frames:
+            _file, _, rest = frames[-1].partition(" cell ")
+            cell_no, _, line_no = rest.partition(" line ")
+            cell_where = Location(spec.notebook_file, int(cell_no), int(line_no))
+        return [Finding("error", "parity", f"the exported code raised {report['error']} during {report['stage']}",
+                        cell_where, "It ran in the notebook's kernel: does it depend on state from an untagged "
+                        "cell or on the order the cells were run in?")]
+    actual = json.loads(done.stdout.strip().splitlines()[-1])
+    differences = same_response(spec.example.response, actual)
+    if not differences:
+        return []
+    shown = "; ".join(differences[:5])
+    return [Finding(
+        "error", "parity",
+        f"the exported code answers the example differently from the notebook: {shown}\n"
+        f"  notebook: {json.dumps(spec.example.response, sort_keys=True)[:300]}\n"
+        f"  exported: {json.dumps(actual, sort_keys=True)[:300]}",
+        where, "The notebook's output may be stale (run it again and save), or the exported cells depend on "
+               "state from untagged cells.",
+    )]
+
+
+def _clean_env(root: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSHIP_PARAM_")}
+    env["PYTHONPATH"] = str(root)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env

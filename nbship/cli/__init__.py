@@ -1,0 +1,87 @@
+"""The command line: a thin typer layer over the library, with the single error boundary in ``main()``.
+
+Command modules import only typer at module level; the library (and anything heavy) is imported inside the
+command function, so ``nbship --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from nbship import __version__
+
+app = typer.Typer(
+    name="nbship",
+    help="Take a Jupyter notebook to a production model service on Kubernetes.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"nbship {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Take a Jupyter notebook to a production model service on Kubernetes."""
+
+
+def _register() -> None:
+    from nbship.cli import check, render
+
+    app.command("check", no_args_is_help=True)(check.check)
+    app.command("render", no_args_is_help=True)(render.render)
+    for name in ("lock", "serve", "build"):
+        try:
+            module = __import__(f"nbship.cli.{name}", fromlist=[name])
+        except ModuleNotFoundError:
+            continue
+        app.command(name, no_args_is_help=True)(getattr(module, name))
+
+
+_register()
+
+
+def main() -> None:
+    """Run the CLI; every ``NbshipError`` becomes ``error: …`` on stderr and its exit code."""
+    from nbship.errors import ExitCode, NbshipError
+
+    try:
+        app(standalone_mode=False)
+    except NbshipError as e:
+        from nbship.cli._console import report_error
+
+        report_error(e)
+        sys.exit(int(e.exit_code))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except SystemExit:
+        raise
+    except Exception as e:  # the boundary: anything else is a bug in nbship
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(int(ExitCode.INTERRUPTED))
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(int(ExitCode.USAGE))
+        if os.environ.get("NBSHIP_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc()
+        print(
+            f"internal error: {type(e).__name__}: {e} (a bug in nbship; NBSHIP_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(int(ExitCode.INTERNAL))

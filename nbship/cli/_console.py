@@ -1,0 +1,48 @@
+"""The one stderr console of the CLI: progress, warnings and errors. stdout carries data only."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nbship.errors import Finding, NbshipError
+
+
+@lru_cache(maxsize=1)
+def console() -> Console:
+    from rich.console import Console
+
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return Console(stderr=True, highlight=False, no_color=ci or "NO_COLOR" in os.environ)
+
+
+def report_error(error: NbshipError) -> None:
+    from nbship.errors import CheckFailedError
+
+    if isinstance(error, CheckFailedError):
+        report_findings(error.findings)
+    out = console()
+    out.print("error: " + error.message, markup=False, soft_wrap=True, style="bold red")
+    if error.hint:
+        out.print("hint: " + error.hint, markup=False, soft_wrap=True)
+
+
+def report_findings(findings: Iterable[Finding]) -> None:
+    out = console()
+    for f in findings:
+        style = "red" if f.severity == "error" else "yellow"
+        out.print(f"{f.severity}: {f}", style=style, markup=False, soft_wrap=True)
+        if f.hint:
+            out.print(f"  hint: {f.hint}", markup=False, soft_wrap=True)
+
+
+def print_json(document: Any) -> None:
+    """Write one JSON document on stdout (the ``--output json`` contract)."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,50 @@
+"""``nbship check``: prove the notebook's serving cells are complete, safe and give the notebook's answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nbship.cli._options import ConfigOption, OutputOption
+
+
+def check(
+    notebook: Path = typer.Argument(..., help="The notebook to check.", show_default=False),
+    config: Optional[Path] = ConfigOption,
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the parity run of the example."),
+    output: str = OutputOption,
+) -> None:
+    """Check a notebook: roles, names, IPython syntax, secrets, artifacts, and parity with its saved output.
+
+    Example: nbship check examples/notebooks/tabular-churn/churn.ipynb --output json
+    """
+    import tempfile
+
+    from nbship.check import inspect_notebook, verify_parity
+    from nbship.cli._console import console, print_json, report_findings
+    from nbship.errors import CheckFailedError
+    from nbship.render import build_files
+    from nbship.render.writer import write_tree
+
+    result = inspect_notebook(notebook, config_path=config, verify=not no_verify)
+    if result.spec is not None and not no_verify:
+        with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
+            context = Path(tmp) / "context"
+            write_tree(build_files(result.spec), context)
+            result = result.with_findings(verify_parity(result.spec, context))
+    if output == "json":
+        print_json({
+            "notebook": str(notebook),
+            "ok": not result.errors,
+            "findings": [f.as_json() for f in result.findings],
+        })
+    if result.errors:
+        if output == "json":
+            raise typer.Exit(int(CheckFailedError(result.findings).exit_code))
+        raise CheckFailedError(result.findings)
+    report_findings(result.findings)
+    exported = len(result.code.cells)
+    console().print(f"ok: {notebook.name}: {exported} exported cells"
+                    + ("" if no_verify else ", the example gives the notebook's output"), markup=False)

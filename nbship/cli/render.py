@@ -1,0 +1,28 @@
+"""``nbship render``: write the build context of a notebook's service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nbship.cli._options import ConfigOption
+
+
+def render(
+    notebook: Path = typer.Argument(..., help="The notebook to render.", show_default=False),
+    out: Path = typer.Option(Path("build"), "--out", "-o", help="The build context directory to write."),
+    config: Optional[Path] = ConfigOption,
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the parity run of the example."),
+) -> None:
+    """Check a notebook and write its service's build context (package, service, artifacts, manifest).
+
+    Example: nbship render examples/notebooks/tabular-churn/churn.ipynb --out build/churn
+    """
+    from nbship.cli._console import console, report_findings
+    from nbship.render import render_project
+
+    result = render_project(notebook, out, config=config, verify=not no_verify)
+    report_findings(result.findings)
+    console().print(f"wrote {result.out} (package {result.spec.package})", markup=False)

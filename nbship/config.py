@@ -1,0 +1,309 @@
+"""``nbship.yaml`` as written: the schema of the whole tool, with located errors.
+
+The file is optional and sits beside the notebook. Every key has a documented default; an unknown key or a
+wrong type is a ``ConfigError`` naming the file, the line, the dotted key and what was expected, with a
+"did you mean" for near misses. Precedence (flag > ``NBSHIP_*`` environment > this file > default) is
+resolved in ``nbship.spec``, not here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nbship.errors import ConfigError
+
+CONFIG_FILE = "nbship.yaml"
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceAmounts(_Strict):
+    cpu: str = Field("250m", description="CPU, in Kubernetes units (`250m`, `1`)")
+    memory: str = Field("512Mi", description="memory, in Kubernetes units (`512Mi`, `2Gi`)")
+
+
+class Resources(_Strict):
+    requests: ResourceAmounts = Field(default_factory=ResourceAmounts, description="what the scheduler reserves")
+    limits: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="1", memory="1Gi"), description="the ceiling per pod"
+    )
+
+
+class Toleration(_Strict):
+    key: str
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = "NoSchedule"
+
+
+class Gpu(_Strict):
+    count: int = Field(1, ge=1, description="GPUs per pod (`nvidia.com/gpu` limit)")
+    resource: str = Field("nvidia.com/gpu", description="the extended resource name")
+    node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"}, description="where GPU nodes are"
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu")], description="taints GPU nodes carry"
+    )
+    cuda: str | None = Field(None, description="CUDA version of the base image; by default from the locked framework")
+
+
+class Autoscaling(_Strict):
+    enabled: bool = True
+    min_replicas: int = Field(2, ge=1)
+    max_replicas: int = Field(5, ge=1)
+    cpu_utilization: int | None = Field(70, ge=1, le=100, description="target average CPU utilisation, percent")
+    memory_utilization: int | None = Field(None, ge=1, le=100)
+    in_flight_target: int | None = Field(None, ge=1, description="custom metric: in-flight requests per pod")
+    keda: bool = Field(False, description="render a KEDA ScaledObject instead of the HPA")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("max_replicas must be at least min_replicas")
+        return self
+
+
+class Artifact(_Strict):
+    """A file or folder to ship, or a remote file downloaded and verified at start-up."""
+
+    path: str = Field(description="relative to the notebook; where the code opens it")
+    uri: str | None = Field(None, description="download from here at start-up instead of copying the file")
+    sha256: str | None = Field(None, description="required with `uri`")
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if Path(v).is_absolute() or ".." in Path(v).parts:
+            raise ValueError("must be a relative path inside the notebook's folder")
+        return v
+
+    @model_validator(mode="after")
+    def _remote_needs_hash(self) -> Artifact:
+        if self.uri is not None and (self.sha256 is None or not _SHA256.match(self.sha256)):
+            raise ValueError("a remote artifact needs `sha256`, 64 lower-case hex digits")
+        return self
+
+
+class SecretRef(_Strict):
+    """An environment variable filled from an existing Kubernetes Secret; nbship never writes its value."""
+
+    env: str
+    secret: str = Field(description="name of the Kubernetes Secret")
+    key: str = Field(description="key inside the Secret")
+    optional: bool = False
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not _ENV_NAME.match(v):
+            raise ValueError("must be an environment variable name")
+        return v
+
+
+class Timeouts(_Strict):
+    predict_seconds: float = Field(30.0, gt=0, description="a prediction slower than this answers 504")
+    startup_seconds: int | None = Field(
+        None, ge=1, description="startup probe budget; by default sized from the smoke test's load time"
+    )
+    shutdown_grace_seconds: int = Field(30, ge=1, description="time to finish in-flight requests on SIGTERM")
+
+
+class Server(_Strict):
+    max_concurrency: int = Field(4, ge=1, description="predictions running at once")
+    queue_size: int = Field(16, ge=0, description="requests waiting beyond that before 503")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="larger bodies answer 413")
+    log_payloads: bool = False
+
+
+class NetworkPolicy(_Strict):
+    enabled: bool = False
+    allow_namespaces: list[str] = Field(default_factory=list)
+
+
+class Ingress(_Strict):
+    enabled: bool = False
+    host: str | None = None
+    class_name: str | None = None
+    tls_secret: str | None = None
+
+
+class Config(_Strict):
+    """The whole of ``nbship.yaml``; every key optional."""
+
+    name: str | None = Field(None, description="service name (DNS-1123); default: the notebook's file name")
+    version: str = Field("0.1.0", description="model version, in tags and labels")
+    python: str | None = Field(None, description="Python version of the image; default: the notebook's")
+    base_image: str | None = Field(None, description="default: python:<python>-slim, or a CUDA base with a GPU")
+    repository: str | None = Field(None, description="image repository; default: the name")
+    port: int = Field(8080, ge=1024, le=65535)
+    resolver: Literal["uv", "pip-tools"] = "uv"
+    requirements: list[str] = Field(default_factory=list, description="extra requirements; win over inferred pins")
+    resources: Resources = Field(default_factory=Resources)
+    gpu: Gpu | None = None
+    replicas: int = Field(2, ge=1)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="plain settings for the ConfigMap")
+    secrets: list[SecretRef] = Field(default_factory=list)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    server: Server = Field(default_factory=Server)
+    network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    ingress: Ingress = Field(default_factory=Ingress)
+
+    @field_validator("name")
+    @classmethod
+    def _dns(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) > 63 or not _DNS1123.match(v)):
+            raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63")
+        return v
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^3\.\d+$", v):
+            raise ValueError("must look like 3.11")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return v
+
+
+def load_config(notebook: Path, explicit: Path | None = None) -> tuple[Config, Path | None]:
+    """Read ``explicit`` or the ``nbship.yaml`` beside ``notebook``; defaults when there is none.
+
+    Raises:
+        ConfigError: the YAML does not parse or does not match the schema.
+    """
+    path = explicit or notebook.parent / CONFIG_FILE
+    if not path.exists():
+        if explicit is not None:
+            raise ConfigError(f"{path}: no such file")
+        return Config(), None
+    return parse_config(path.read_text(encoding="utf-8"), path), path
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate ``text`` (the content of ``path``) against the schema.
+
+    Raises:
+        ConfigError: as ``load_config``.
+    """
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{path.name}{where}: not valid YAML ({problem})") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of keys at the top level")
+    lines = _key_lines(node)
+    try:
+        return Config.model_validate(doc)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, path, lines)) from None
+
+
+def _describe(error: ValidationError, path: Path, lines: dict[tuple[str, ...], int]) -> str:
+    problems = []
+    for item in error.errors():
+        loc = tuple(str(p) for p in item["loc"])
+        key = ".".join(loc) or "(top level)"
+        line = _nearest_line(loc, lines)
+        where = f"{path.name}, line {line}" if line else path.name
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{key}'"
+            suggestion = _did_you_mean(loc)
+            if suggestion:
+                message += f" (did you mean '{suggestion}'?)"
+        else:
+            reason = str(item["msg"]).removeprefix("Value error, ")
+            got = item.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, (dict, list)) and got is not None else ""
+            message = f"{key}: {_expected(item['type'], reason)}{shown}"
+        problems.append(f"{where}: {message}")
+    return "\n".join(problems)
+
+
+def _expected(kind: str, reason: str) -> str:
+    names = {
+        "int_parsing": "expected an integer",
+        "int_type": "expected an integer",
+        "float_parsing": "expected a number",
+        "bool_parsing": "expected true or false",
+        "string_type": "expected a string",
+        "list_type": "expected a list",
+        "dict_type": "expected a mapping",
+        "model_type": "expected a mapping",
+        "missing": "is required",
+    }
+    return names.get(kind, reason)
+
+
+def _did_you_mean(loc: tuple[str, ...]) -> str | None:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None) if field else None
+        nested = _model_of(annotation)
+        if nested is None:
+            return None
+        model = nested
+    matches = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return ".".join((*loc[:-1], matches[0])) if matches else None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Map each dotted key path in the YAML document to its 1-based line."""
+    import yaml
+
+    found: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*prefix, str(key.value))
+            found[path] = key.start_mark.line + 1
+            found.update(_key_lines(value, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = (*prefix, str(i))
+            found[path] = item.start_mark.line + 1
+            found.update(_key_lines(item, path))
+    return found
+
+
+def _nearest_line(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
