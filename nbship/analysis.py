@@ -31,7 +31,8 @@ ROLE_MODULE: Mapping[Role, str] = {
 MODULE_ORDER: tuple[str, ...] = ("parameters", "shared", "loading", "preprocessing", "inference", "postprocessing")
 STAGE_FUNCTIONS: Mapping[Role, str] = {"preprocess": "preprocess", "predict": "predict", "postprocess": "postprocess"}
 PARAMETER_ENV_PREFIX = "NBSHIP_PARAM_"
-_BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__package__"}
+# get_ipython: only left in code whose magic was already refused, so it is not reported a second time
+_BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__package__", "get_ipython"}
 
 
 @dataclass(frozen=True)

@@ -57,25 +57,19 @@ def main() -> None:
     from nbship.errors import ExitCode, NbshipError
 
     try:
-        app(standalone_mode=False)
+        returned = app(standalone_mode=False)
     except NbshipError as e:
         from nbship.cli._console import report_error
 
         report_error(e)
         sys.exit(int(e.exit_code))
-    except KeyboardInterrupt:
+    except typer.exceptions.TyperException as e:  # usage errors: typer's click prints them, exit 2
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(int(getattr(e, "exit_code", ExitCode.USAGE)))
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(int(ExitCode.INTERRUPTED))
-    except SystemExit:
-        raise
     except Exception as e:  # the boundary: anything else is a bug in nbship
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(int(ExitCode.INTERRUPTED))
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(int(ExitCode.USAGE))
         if os.environ.get("NBSHIP_DEBUG") == "1":
             import traceback
 
@@ -85,3 +79,4 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(int(ExitCode.INTERNAL))
+    sys.exit(returned if isinstance(returned, int) else 0)

@@ -1,0 +1,132 @@
+"""Roles are coherent and nothing the exported code reads is missing: caught here, never as a NameError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbship.analysis import Analysis, analyze, propose_role
+from nbship.extract import extract_service
+from nbship.notebook import parse_notebook
+from tests.notebooks import code, write_notebook
+
+
+def analysed(tmp_path: Path, *cells: object) -> Analysis:
+    nb = parse_notebook(write_notebook(tmp_path / "nb.ipynb", *cells))
+    return analyze(nb, extract_service(nb))
+
+
+def errors(a: Analysis) -> list[str]:
+    return [f"{f.location}: {f.message} | {f.hint}" for f in a.findings if f.severity == "error"]
+
+
+PREDICT = code("def predict(inputs):\n    return inputs", "predict")
+
+
+def test_a_name_defined_only_in_an_untagged_cell_names_use_cell_and_fix(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("import joblib\nscaler = joblib.load('s.joblib')"),
+        code("def predict(inputs):\n    x = 1\n    return scaler.transform(inputs)", "predict"),
+    )
+    assert errors(a) == [
+        "nb.ipynb, cell 2, line 3: predict uses 'scaler', defined only in untagged cell 1 | Tag cell 1 nbship:load."
+    ]
+
+
+def test_undefined_names_and_builtins(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("def predict(inputs):\n    return len(inputs) + missing_thing", "predict"))
+    assert errors(a) == ["nb.ipynb, cell 1, line 2: predict uses 'missing_thing', which no cell defines | "
+                         "Define or import it in a cell tagged nbship:setup."]
+
+
+def test_modules_import_what_they_use_from_earlier_modules(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("import numpy as np\ndef clean(x):\n    return x", "setup"),
+        code("threshold = 0.5", "parameters"),
+        code("model = np.ones(2)", "load"),
+        code("def preprocess(payload):\n    return clean(payload)", "preprocess"),
+        code("def predict(inputs):\n    return model @ np.asarray(inputs) > threshold", "predict"),
+    )
+    assert not errors(a)
+    plans = {p.name: dict(p.imports) for p in a.modules}
+    assert plans == {
+        "parameters": {},
+        "shared": {},
+        "loading": {"shared": ("np",)},
+        "preprocessing": {"shared": ("clean",)},
+        "inference": {"parameters": ("threshold",), "shared": ("np",), "loading": ("model",)},
+    }
+
+
+def test_a_setup_helper_using_the_loaded_model_is_reported_with_the_order(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("def score(x):\n    return model(x)", "setup"), code("model = len", "load"), PREDICT)
+    (error,) = errors(a)
+    assert error.startswith("nb.ipynb, cell 1, line 2: score uses 'model', which comes from load cell 2")
+
+
+def test_roles_must_define_their_function(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("x = 1", "preprocess"), code("def helper(p):\n    return p", "postprocess"), PREDICT)
+    assert [e.split(" | ")[0] for e in errors(a)] == [
+        "nb.ipynb, cell 1: a cell tagged nbship:preprocess must define preprocess(...)",
+        "nb.ipynb, cell 2: a cell tagged nbship:postprocess must define postprocess(...)",
+    ]
+
+
+def test_no_predict_points_at_the_untagged_definition(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("def predict(x):\n    return x"), code("import os", "setup"))
+    assert errors(a) == ["nb.ipynb: no predict function: the service has nothing to serve | "
+                         "predict is defined in untagged cell 1: tag it nbship:predict."]
+
+
+def test_a_name_defined_twice_is_reported_but_a_repeated_import_is_not(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("import numpy as np\nlimit = 3", "setup"),
+        code("import numpy as np\nlimit = 4\ndef predict(inputs):\n    return np.minimum(inputs, limit)", "predict"),
+    )
+    assert [e.split(" | ")[0] for e in errors(a)] == [
+        "nb.ipynb, cell 2, line 2: 'limit' is defined here and already in cell 1, line 2"
+    ]
+
+
+def test_parameters_are_literals_with_their_types_and_env_names(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("threshold = 0.5\nlabels: list = ['a', 'b']\nverbose = False", "parameters"), PREDICT)
+    assert [(p.name, p.default, p.type_name, p.env) for p in a.parameters] == [
+        ("threshold", 0.5, "float", "NBSHIP_PARAM_THRESHOLD"),
+        ("labels", ["a", "b"], "list", "NBSHIP_PARAM_LABELS"),
+        ("verbose", False, "bool", "NBSHIP_PARAM_VERBOSE"),
+    ]
+    bad = analysed(tmp_path, code("import math\nthreshold = math.pi / 4", "parameters"), PREDICT)
+    assert [e.split(" | ")[0] for e in errors(bad)] == [
+        "nb.ipynb, cell 1, line 1: a parameters cell holds only assignments of literal values (`threshold = 0.5`)",
+        "nb.ipynb, cell 1, line 2: a parameters cell holds only assignments of literal values (`threshold = 0.5`)",
+    ]
+
+
+def test_unknown_role_suggests_the_near_one(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("x = 1", tags=["nbship:preprocesss"]), PREDICT)
+    assert errors(a) == ["nb.ipynb, cell 1: unknown role 'nbship:preprocesss' | did you mean nbship:preprocess?"]
+
+
+def test_example_must_be_a_literal(tmp_path: Path) -> None:
+    a = analysed(tmp_path, PREDICT, code("example = dict(a=1)\npredict(example)", "example"))
+    assert [e.split(" | ")[0] for e in errors(a)] == [
+        "nb.ipynb, cell 2, line 1: `example` must be a literal (a dict, list, string…)"
+    ]
+    good = analysed(tmp_path, PREDICT, code("example = {'a': [1, 2.5]}\npredict(example)", "example"))
+    assert good.example is not None and good.example.request == {"a": [1, 2.5]}
+
+
+def test_environment_reads_are_recorded(tmp_path: Path) -> None:
+    a = analysed(tmp_path, code("import os\nURL = os.environ['DB_URL']\nLEVEL = os.getenv('LEVEL', 'info')", "setup"),
+                 PREDICT)
+    assert [(r.name, r.has_default, r.line) for r in a.env_reads] == [("DB_URL", False, 2), ("LEVEL", True, 3)]
+
+
+def test_propose_role_reads_what_a_cell_does() -> None:
+    assert propose_role("def predict(x):\n    return x") == "predict"
+    assert propose_role("import joblib\nmodel = joblib.load('m.joblib')") == "load"
+    assert propose_role("threshold = 0.5\nk = 3") == "parameters"
+    assert propose_role("import numpy as np\ndef f(x):\n    return x") == "setup"
+    assert propose_role("df.describe()") is None
