@@ -1,0 +1,26 @@
+"""``nbship --help`` stays fast: the CLI imports nothing heavy until a command needs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["docker", "jinja2", "nbformat", "yaml", "pydantic", "fastapi", "IPython", "uvicorn", "rich"]
+
+
+def test_the_cli_imports_no_heavy_module_at_start_up() -> None:
+    script = (
+        "import sys, json\n"
+        "from nbship.cli import app\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
+
+
+def test_version_and_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "nbship", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("nbship ")
+    done = subprocess.run([sys.executable, "-m", "nbship", "check", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "Example: nbship check" in done.stdout
