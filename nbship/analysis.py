@@ -304,7 +304,7 @@ def propose_role(source: str) -> Role | None:
     if statements and all(isinstance(n, (ast.Assign, ast.AnnAssign)) for n in statements):
         try:
             for n in statements:
-                ast.literal_eval(n.value)  # type: ignore[arg-type, attr-defined]
+                ast.literal_eval(n.value)  # type: ignore[attr-defined]
             return "parameters"
         except (ValueError, TypeError, SyntaxError):
             pass
@@ -321,7 +321,7 @@ def _plan_modules(
     for clean in cells:
         by_module[ROLE_MODULE[clean.cell.role]].append(clean)  # type: ignore[index]
     star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
-               for c in cells for n in ast.walk(c.tree))  # type: ignore[arg-type]
+               for c in cells if c.tree is not None for n in ast.walk(c.tree))
     plans: list[ModulePlan] = []
     for module in MODULE_ORDER:
         members = by_module[module]
@@ -395,7 +395,7 @@ def _env_reads(clean: CleanCell) -> list[EnvRead]:
             key = node.args[0] if node.args else None
             has_default = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            reads.append(EnvRead(key.value, has_default, clean.cell.number, node.lineno))
+            reads.append(EnvRead(key.value, has_default, clean.cell.number, key.lineno))
     return reads
 
 

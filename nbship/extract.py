@@ -108,7 +108,7 @@ class _Transformer:
         if self._manager is None:
             from IPython.core.inputtransformer2 import TransformerManager
 
-            self._manager = TransformerManager()
+            self._manager = TransformerManager()  # type: ignore[no-untyped-call]
         return str(self._manager.transform_cell(source))  # type: ignore[attr-defined]
 
     def cell(self, cell: Cell, *, exported: bool) -> _CellResult:
@@ -240,7 +240,8 @@ class _Transformer:
             elif not word.startswith("-"):
                 result.pip.append(PipRequirement(spec=word, cell=cell.number, line=line, exported=cell.exported))
 
-    def _refuse(self, cell: Cell, line: int, what: str, result: _CellResult) -> None:
+    def _refuse(self, cell: Cell, line: int, what: str, result: _CellResult) -> list[str] | None:
+        """Report ``what`` as an error; the statement stays, since the render will not go on anyway."""
         result.findings.append(
             self._error(
                 cell, line, "magic-unsupported",
