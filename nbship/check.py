@@ -117,6 +117,7 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
             remote_artifacts=remote,
             example=example,
             imported={i.module for i in code.imports},
+            env_reads=analysis.env_reads,
         )
     return CheckResult(notebook, config, found_config, code, spec, _sorted(findings))
 
@@ -132,12 +133,16 @@ def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> lis
     if spec.example is None:
         return []
     where = Location(spec.notebook_file, spec.example.cell, None)
+    staged = _stage_remote_artifacts(spec, root)
     try:
         done = _proc.run([sys.executable, "-m", "nbship_runtime.selftest"], cwd=root, timeout=timeout,
                          env=_clean_env(root))
     except subprocess.TimeoutExpired:
         return [Finding("error", "parity", f"the exported code did not answer the example within {timeout:.0f} s",
                         where)]
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)
     if done.returncode != 0:
         try:
             report = json.loads(done.stderr.strip().splitlines()[-1])
@@ -166,6 +171,23 @@ def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> lis
         where, "The notebook's output may be stale (run it again and save), or the exported cells depend on "
                "state from untagged cells.",
     )]
+
+
+def _stage_remote_artifacts(spec: ProjectSpec, root: Path) -> list[Path]:
+    """Put the local copies of remote artifacts (already checked against their sha256) where the code opens them.
+
+    They are removed after the parity run: in the image, the runtime downloads them at start-up.
+    """
+    import shutil
+
+    staged = []
+    for remote in spec.remote_artifacts:
+        local, target = spec.source_dir / remote.path, root / remote.path
+        if local.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, target)
+            staged.append(target)
+    return staged
 
 
 def _clean_env(root: Path) -> dict[str, str]:

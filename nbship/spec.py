@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nbship import __version__
-from nbship.analysis import ModulePlan, Parameter
+from nbship.analysis import EnvRead, ModulePlan, Parameter
 from nbship.artifacts import ArtifactRef, RemoteArtifact
 from nbship.config import Config
 
@@ -41,6 +41,7 @@ class ProjectSpec:
     remote_artifacts: tuple[RemoteArtifact, ...]
     example: ExampleSpec | None
     config: Config
+    env_reads: tuple[EnvRead, ...] = ()
     nbship_version: str = __version__
 
     @property
@@ -77,6 +78,7 @@ def build_spec(
     remote_artifacts: list[RemoteArtifact],
     example: ExampleSpec | None,
     imported: set[str],
+    env_reads: tuple[EnvRead, ...] = (),
     nbship_version: str = __version__,
 ) -> ProjectSpec:
     name = config.name or service_name(notebook_path)
@@ -96,5 +98,6 @@ def build_spec(
         remote_artifacts=tuple(remote_artifacts),
         example=example,
         config=config,
+        env_reads=env_reads,
         nbship_version=nbship_version,
     )
