@@ -13,6 +13,7 @@ import builtins
 import difflib
 import symtable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping
 
 from nbship.errors import Finding, Location
@@ -156,7 +157,8 @@ def _bound_names(tree: ast.Module) -> dict[str, tuple[int, str | None]]:
     return bound
 
 
-def _scopes(source: str) -> tuple[set[str], dict[str, bool]]:
+@lru_cache(maxsize=4096)
+def _scopes(source: str) -> tuple[frozenset[str], dict[str, bool]]:
     """(names the cell binds globally, names it reads from globals → read at import time?)."""
     top = symtable.symtable(source, "cell", "exec")
     defined: set[str] = set()
@@ -175,7 +177,7 @@ def _scopes(source: str) -> tuple[set[str], dict[str, bool]]:
                 defined.add(sym.get_name())
             elif sym.is_global() and sym.is_referenced():
                 used.setdefault(sym.get_name(), False)
-    return defined, used
+    return frozenset(defined), used
 
 
 def _definitions(cells: list[CleanCell]) -> dict[str, list[Definition]]:

@@ -63,6 +63,10 @@ def saved_response(cell: Cell) -> tuple[Any, str | None]:
         return None, f"the example's saved output {shown!r} is not a plain literal"
 
 
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeio" or noun.startswith("high-") else "a"
+
+
 def _secret_findings(notebook: Notebook, code: ServiceCode) -> list[Finding]:
     from nbship.secrets import scan_source
 
@@ -71,7 +75,7 @@ def _secret_findings(notebook: Notebook, code: ServiceCode) -> list[Finding]:
         for hit in scan_source(clean.source):
             findings.append(Finding(
                 "error", "secret",
-                f"looks like {hit.kind} ('{hit.preview}')",
+                f"looks like {_article(hit.kind)} {hit.kind} ('{hit.preview}')",
                 Location(notebook.name, clean.cell.number, hit.line),
                 f'Read it from os.environ["{hit.suggested_env}"] and list it under `secrets:` in nbship.yaml '
                 f"({{env: {hit.suggested_env}, secret: <secret name>, key: <key>}}) so Kubernetes fills it "
