@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -141,3 +142,50 @@ def find_artifacts(
         relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
         found.setdefault(relative, _describe(base, relative, None))
     return sorted(found.values(), key=lambda a: a.path), remote, findings
+
+
+PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
+
+
+def pickled_modules(path: Path, limit: int = 256 << 20) -> set[str]:
+    """Top-level modules a pickle or joblib file needs to load, read without unpickling it.
+
+    A model saved by scikit-learn needs scikit-learn installed to load, even when the notebook's exported cells
+    never import it; the lock adds these. The pickle's ``STACK_GLOBAL`` (protocol 4+) and ``GLOBAL`` references
+    are read from the bytes directly, because joblib interleaves raw array buffers that stop a pickle parser.
+    Compressed files give nothing.
+    """
+    if path.suffix.lower() not in PICKLE_SUFFIXES or not path.is_file() or path.stat().st_size > limit:
+        return set()
+    data = path.read_bytes()
+    found = {m.group(1).decode() for m in _GLOBAL.finditer(data)}
+    position = data.find(_SHORT_STRING)
+    while position != -1:
+        module, after = _short_string(data, position)
+        if module is not None and data[after:after + 1] == _SHORT_STRING:
+            name, end = _short_string(data, after)
+            if name is not None and data[end:end + 1] == _STACK_GLOBAL:
+                found.add(module)
+        position = data.find(_SHORT_STRING, position + 1)
+    tops = {m.split(".")[0] for m in found}
+    return {m for m in tops if not m.startswith("_") and m not in ("builtins", "copyreg", "__main__")}
+
+
+_SHORT_STRING, _MEMOIZE, _STACK_GLOBAL = b"\x8c", b"\x94", b"\x93"
+_GLOBAL = re.compile(rb"c([A-Za-z_][A-Za-z0-9_.]*)\n[A-Za-z_][A-Za-z0-9_.]*\n")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def _short_string(data: bytes, at: int) -> tuple[str | None, int]:
+    """The SHORT_BINUNICODE string at ``at`` if it is a dotted identifier, and where the next opcode starts."""
+    if at + 2 > len(data):
+        return None, at + 1
+    length = data[at + 1]
+    end = at + 2 + length
+    try:
+        text = data[at + 2:end].decode("ascii")
+    except UnicodeDecodeError:
+        return None, at + 1
+    if data[end:end + 1] == _MEMOIZE:
+        end += 1
+    return (text if _IDENTIFIER.match(text) else None), end

@@ -62,3 +62,23 @@ def test_remote_artifacts_are_not_copied_and_a_local_copy_must_match(tmp_path: P
     _, _, problems = find(tmp_path, code("x = 1", "load"), declared=declared)
     assert [p.message for p in problems] == [
         "artifacts: the local copy of weights/enc.npz does not match its declared sha256"]
+
+
+def test_pickled_models_name_the_packages_they_need_without_being_unpickled(tmp_path: Path) -> None:
+    import pickle
+    from collections import OrderedDict
+    from fractions import Fraction
+
+    import joblib
+    import numpy as np
+
+    from nbship.artifacts import pickled_modules
+
+    joblib.dump({"weights": np.arange(3.0), "kind": OrderedDict(a=1)}, tmp_path / "model.joblib")
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps([Fraction(1, 3)], protocol=2))  # GLOBAL, not STACK_GLOBAL
+    (tmp_path / "notes.txt").write_text("not a pickle")
+    (tmp_path / "broken.pkl").write_bytes(b"\x80\x05garbage")
+    assert pickled_modules(tmp_path / "model.joblib") == {"joblib", "numpy", "collections"}
+    assert pickled_modules(tmp_path / "model.pkl") == {"fractions"}
+    assert pickled_modules(tmp_path / "notes.txt") == set()
+    assert pickled_modules(tmp_path / "broken.pkl") == set()
