@@ -289,8 +289,11 @@ def _untagged_definition(notebook: Notebook, name: str) -> int | None:
     return None
 
 
-def propose_role(source: str) -> Role | None:
-    """The role a cell's code suggests: what a user most likely meant (used in hints and by ``nbship init``)."""
+_LOADERS = frozenset({"load", "load_model", "from_pretrained", "InferenceSession", "load_state_dict", "Booster"})
+
+
+def propose_role(source: str) -> tuple[Role, str] | None:
+    """The role a cell's code suggests and why (used in hints and by ``nbship init``); None for exploration."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -298,21 +301,28 @@ def propose_role(source: str) -> Role | None:
     functions = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for role, function in STAGE_FUNCTIONS.items():
         if function in functions:
-            return role
+            return role, f"defines {function}()"
+    assigned = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    if "example" in assigned:
+        return "example", "assigns example"
     calls = {ast.unparse(n.func).split(".")[-1] for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    if calls & {"load", "load_model", "from_pretrained", "read_csv", "read_parquet", "open", "InferenceSession"}:
-        return "load"
+    if "fit" in calls or "fit_transform" in calls:
+        return None  # training stays in the notebook
+    if calls & _LOADERS:
+        return "load", "loads a model or artifact"
     statements = [n for n in tree.body if not isinstance(n, ast.Expr)]
     if statements and all(isinstance(n, (ast.Assign, ast.AnnAssign)) for n in statements):
         try:
-            for n in statements:
-                ast.literal_eval(n.value)  # type: ignore[attr-defined]
-            return "parameters"
+            values = [ast.literal_eval(n.value) for n in statements]  # type: ignore[attr-defined]
         except (ValueError, TypeError, SyntaxError):
-            pass
-    if statements and all(isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign))
-                          for n in statements):
-        return "setup"
+            values = []
+        if values and all(isinstance(v, (int, float, str, bool)) for v in values):
+            return "parameters", "literal settings"
+    if statements and len(statements) == len(tree.body) and all(
+        isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) for n in statements
+    ):
+        kinds = sorted({"imports" if isinstance(n, (ast.Import, ast.ImportFrom)) else "helpers" for n in statements})
+        return "setup", " and ".join(kinds)
     return None
 
 
@@ -373,7 +383,7 @@ def _resolve(
     untagged = _untagged_definition(notebook, name)
     if untagged is not None:
         cell = notebook.cells[untagged - 1]
-        role = propose_role(cell.source) or "setup"
+        role = (propose_role(cell.source) or ("setup", ""))[0]
         out.add("error", "defined-in-untagged",
                 f"{who} '{name}', defined only in untagged cell {untagged}",
                 clean.cell.number, line, f"Tag cell {untagged} nbship:{role}.")

@@ -37,8 +37,9 @@ def _root(
 
 
 def _register() -> None:
-    from nbship.cli import check, render
+    from nbship.cli import check, init, render
 
+    app.command("init", no_args_is_help=True)(init.init)
     app.command("check", no_args_is_help=True)(check.check)
     app.command("render", no_args_is_help=True)(render.render)
     for name in ("lock", "serve", "build"):

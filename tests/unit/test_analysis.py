@@ -125,8 +125,10 @@ def test_environment_reads_are_recorded(tmp_path: Path) -> None:
 
 
 def test_propose_role_reads_what_a_cell_does() -> None:
-    assert propose_role("def predict(x):\n    return x") == "predict"
-    assert propose_role("import joblib\nmodel = joblib.load('m.joblib')") == "load"
-    assert propose_role("threshold = 0.5\nk = 3") == "parameters"
-    assert propose_role("import numpy as np\ndef f(x):\n    return x") == "setup"
+    assert propose_role("def predict(x):\n    return x") == ("predict", "defines predict()")
+    assert propose_role("import joblib\nmodel = joblib.load('m.joblib')") == ("load", "loads a model or artifact")
+    assert propose_role("threshold = 0.5\nk = 3") == ("parameters", "literal settings")
+    assert propose_role("import numpy as np\ndef f(x):\n    return x") == ("setup", "helpers and imports")
+    assert propose_role("example = {'a': 1}\npredict(example)") == ("example", "assigns example")
+    assert propose_role("model = joblib.load('m')\nmodel.fit(X, y)") is None  # training stays behind
     assert propose_role("df.describe()") is None
