@@ -192,3 +192,41 @@ def _declared_roles(metadata: Mapping[str, Any], source: str) -> list[str]:
     if m:
         roles.append(m.group(1).lower())
     return roles
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|\s+|[^\s{}\[\]:,"]+')
+
+
+def source_file_lines(text: str) -> dict[int, list[int]]:
+    """Cell number → the line of the ``.ipynb`` file that holds each line of its source.
+
+    Used to point CI annotations at the notebook file itself. A source saved as one string maps all its lines to
+    the line of that string.
+    """
+    found: dict[int, list[int]] = {}
+    stack: list[list[Any]] = []  # [kind, key or index, expecting a key?]
+    line = 1
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token.isspace():
+            line += token.count("\n")
+            continue
+        top = stack[-1] if stack else None
+        if token in "{[":
+            stack.append(["obj" if token == "{" else "arr", 0 if token == "[" else None, token == "{"])
+        elif token in "}]":
+            stack.pop()
+        elif token == ",":
+            if top is not None and top[0] == "arr":
+                top[1] += 1
+            elif top is not None:
+                top[2] = True
+        elif token == ":":
+            continue
+        elif top is not None and top[0] == "obj" and top[2]:
+            top[1], top[2] = json.loads(token), False
+        elif token.startswith('"'):
+            path = [frame[1] for frame in stack]
+            if len(path) in (3, 4) and path[0] == "cells" and path[2] == "source":
+                found.setdefault(int(path[1]) + 1, []).append(line)
+    return found

@@ -24,6 +24,7 @@ def check(
 
     from nbship.check import inspect_notebook, verify_parity
     from nbship.cli._console import console, print_json, report_findings
+    from nbship.cli._github import emit_annotations
     from nbship.errors import CheckFailedError
     from nbship.render import build_files
     from nbship.render.writer import write_tree
@@ -34,6 +35,7 @@ def check(
             context = Path(tmp) / "context"
             write_tree(build_files(result.spec), context)
             result = result.with_findings(verify_parity(result.spec, context))
+    emit_annotations(result.findings, notebook, to_stderr=output == "json")
     if output == "json":
         print_json({
             "notebook": str(notebook),

@@ -82,7 +82,10 @@ def test_json_output_is_one_document_on_stdout(tmp_path: Path, run_cli: Run) -> 
     doc = json.loads(out)
     assert code_ == 1 and doc["ok"] is False
     assert {(f["severity"], f["code"], f["cell"], f["line"]) for f in doc["findings"]} == {
-        ("warning", "magic-removed", 1, 2), ("error", "no-predict", None, None), ("warning", "no-example", None, None)}
+        ("warning", "magic-removed", 1, 2),
+        ("error", "no-predict", None, None),
+        ("warning", "no-example", None, None),
+    }
 
 
 def test_unreadable_notebook_and_bad_usage_exit_codes(tmp_path: Path, run_cli: Run) -> None:
@@ -98,3 +101,23 @@ def test_no_verify_skips_the_parity_run(tmp_path: Path, run_cli: Run) -> None:
     path = write_notebook(tmp_path / "nb.ipynb", PREDICT, example({"y": 4.0}))
     code_, _, err = run_cli("check", path, "--no-verify")
     assert code_ == 0, err
+
+
+def test_on_github_actions_findings_become_annotations_on_the_notebook_file(
+    tmp_path: Path, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        code("import os"),
+        code("x = 1\n%matplotlib inline\ndef predict(inputs):\n    return y", "predict"),
+    )
+    code_, out, _ = run_cli("check", path, "--no-verify")
+    assert code_ == 1
+    file_lines = path.read_text().split("\n")
+    annotations = [line for line in out.splitlines() if line.startswith("::")]
+    assert len(annotations) == 3  # the warning, the error, and no-example
+    error = next(a for a in annotations if a.startswith("::error "))
+    line = int(error.split("line=")[1].split(",")[0])
+    assert "return y" in file_lines[line - 1]  # points at the notebook file's own line for cell 2, line 4
+    assert f"file={path.as_posix()}" in error and "predict uses 'y'" in error
