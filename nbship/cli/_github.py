@@ -20,7 +20,7 @@ def _escape(text: str, *, property: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if property else text
 
 
-def annotations(findings: Iterable[Finding], notebook: Path) -> list[str]:
+def workflow_commands(findings: Iterable[Finding], notebook: Path) -> list[str]:
     """One workflow command per finding; the line is the notebook file's own line for that cell line."""
     from nbship.notebook import source_file_lines
 
@@ -61,7 +61,7 @@ def emit_annotations(findings: Iterable[Finding], notebook: Path, *, to_stderr: 
     if not enabled():
         return
     stream = sys.stderr if to_stderr else sys.stdout
-    for command in annotations(findings, notebook):
+    for command in workflow_commands(findings, notebook):
         print(command, file=stream)
 
 
