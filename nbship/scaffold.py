@@ -119,3 +119,24 @@ def _yaml(value: Any) -> str:
     elif isinstance(value, list):
         value = [v.model_dump() if hasattr(v, "model_dump") else v for v in value]
     return str(yaml.safe_dump(value, default_flow_style=True, width=1000)).strip().removesuffix("...").strip()
+
+
+def config_reference() -> str:
+    """The README's configuration table, generated from the schema (a test keeps the README in step)."""
+    from pydantic import BaseModel
+
+    from nbship.config import Config
+
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+
+    def walk(model: type[BaseModel], prefix: str, values: dict[str, Any]) -> None:
+        for key, field in model.model_fields.items():
+            value = values.get(key, field.get_default(call_default_factory=True))
+            if isinstance(value, BaseModel):
+                walk(type(value), f"{prefix}{key}.", dict(value))
+                continue
+            shown = _yaml(value).replace("|", "\\|")
+            rows.append(f"| `{prefix}{key}` | `{shown}` | {field.description or ''} |")
+
+    walk(Config, "", {})
+    return "\n".join(rows) + "\n"

@@ -66,3 +66,19 @@ def test_init_writes_a_commented_config_that_loads(tmp_path: Path, run_cli: Run)
     assert [c.role for c in parse_notebook(path).cells] == ["setup", "predict"]
     code_, _, err = run_cli("init", path)
     assert code_ == 0 and "kept" in err
+
+
+def test_the_readme_config_reference_is_generated_from_the_schema(update_golden: bool) -> None:
+    from nbship.scaffold import config_reference
+    from tests.conftest import ROOT
+
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start = text.index("<!-- config-reference:start")
+    body_start = text.index("\n", start) + 1
+    end = text.index("<!-- config-reference:end -->")
+    if update_golden:
+        readme.write_text(text[:body_start] + config_reference() + text[end:])
+        text = readme.read_text()
+        end = text.index("<!-- config-reference:end -->")
+    assert text[body_start:end] == config_reference(), "run pytest --update-golden to regenerate the README table"
