@@ -141,6 +141,15 @@ def find_artifacts(
             continue
         relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
         found.setdefault(relative, _describe(base, relative, None))
+    remote_dirs = {PurePosixPath(r.path).parent for r in remote}
+    for artifact in found.values():
+        if any(PurePosixPath(artifact.path).is_relative_to(d) for d in remote_dirs if d != PurePosixPath(".")):
+            problem(f"artifacts: {artifact.path} shares a folder with a remote artifact; that folder is mounted "
+                    "empty and writable in the pod, which would hide it", artifact.cell, None,
+                    "Keep remote artifacts in a folder of their own.")
+    if PurePosixPath(".") in remote_dirs:
+        problem("artifacts: a remote artifact must be in a sub-folder (weights/model.bin), which is mounted writable",
+                None, None)
     return sorted(found.values(), key=lambda a: a.path), remote, findings
 
 

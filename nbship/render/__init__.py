@@ -25,6 +25,13 @@ class RenderResult:
     findings: tuple[Finding, ...]
 
 
+def writable_dirs(spec: ProjectSpec) -> list[str]:
+    """The folders (relative to the service's root) that remote artifacts are downloaded into."""
+    from pathlib import PurePosixPath
+
+    return sorted({PurePosixPath(r.path).parent.as_posix() for r in spec.remote_artifacts})
+
+
 def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
     server, timeouts = spec.config.server, spec.config.timeouts
     stages = {"preprocess": "preprocessing", "predict": "inference", "postprocess": "postprocessing"}
@@ -47,6 +54,8 @@ def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
             for a in spec.artifacts
         ],
         "remote_artifacts": [{"path": r.path, "uri": r.uri, "sha256": r.sha256} for r in spec.remote_artifacts],
+        # folders the service writes at start-up; with a read-only root filesystem each needs a writable mount
+        "writable_dirs": writable_dirs(spec),
         "example": (
             {"request": spec.example.request, "response": spec.example.response, "cell": spec.example.cell}
             if spec.example else None

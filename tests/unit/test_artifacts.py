@@ -82,3 +82,13 @@ def test_pickled_models_name_the_packages_they_need_without_being_unpickled(tmp_
     assert pickled_modules(tmp_path / "model.pkl") == {"fractions"}
     assert pickled_modules(tmp_path / "notes.txt") == set()
     assert pickled_modules(tmp_path / "broken.pkl") == set()
+
+
+def test_a_copied_artifact_may_not_share_the_writable_folder_of_a_remote_one(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "vocab.json").write_text("{}")
+    declared = [Artifact(path="weights/enc.npz", uri="https://example.invalid/enc.npz", sha256="a" * 64)]
+    _, _, problems = find(tmp_path, code("import json\nvocab = json.load(open('weights/vocab.json'))", "load"),
+                          declared=declared)
+    assert [p.location.line for p in problems] == [None]
+    assert "shares a folder with a remote artifact" in problems[0].message
