@@ -126,6 +126,23 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
     return CheckResult(notebook, config, found_config, code, spec, _sorted(findings))
 
 
+def lock_findings(notebook: Path, spec: ProjectSpec, config_path: Path | None = None) -> list[Finding]:
+    """Whether requirements.lock beside the notebook matches its inputs (a warning), or cannot be made (an error)."""
+    from nbship.deps import LOCK_FILE, lock_status
+    from nbship.deps.request import lock_request
+    from nbship.errors import LockError
+
+    where = Location(notebook.name)
+    try:
+        status = lock_status(lock_request(notebook, config_path=config_path, python=spec.python_version))
+    except LockError as e:
+        return [Finding("error", "lock", e.message, where, e.hint)]
+    if status.state == "fresh":
+        return []
+    return [Finding("warning", "lock-" + status.state, f"{LOCK_FILE} is {status.state}: " + "; ".join(status.reasons),
+                    where, f"Run `nbship lock {notebook}` and commit {LOCK_FILE}.")]
+
+
 def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> list[Finding]:
     """Point 7: run the rendered package in a fresh interpreter and compare its answer with the saved output."""
     import subprocess

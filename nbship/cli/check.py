@@ -22,7 +22,7 @@ def check(
     """
     import tempfile
 
-    from nbship.check import inspect_notebook, verify_parity
+    from nbship.check import inspect_notebook, lock_findings, verify_parity
     from nbship.cli._console import console, print_json, report_findings
     from nbship.cli._github import emit_annotations
     from nbship.errors import CheckFailedError
@@ -30,6 +30,8 @@ def check(
     from nbship.render.writer import write_tree
 
     result = inspect_notebook(notebook, config_path=config, verify=not no_verify)
+    if result.spec is not None:
+        result = result.with_findings(lock_findings(notebook, result.spec, config))
     if result.spec is not None and not no_verify:
         with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
             context = Path(tmp) / "context"

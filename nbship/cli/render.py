@@ -15,14 +15,15 @@ def render(
     out: Path = typer.Option(Path("build"), "--out", "-o", help="The build context directory to write."),
     config: Optional[Path] = ConfigOption,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the parity run of the example."),
+    frozen: bool = typer.Option(False, "--frozen", help="Fail when requirements.lock is missing or stale; for CI."),
 ) -> None:
-    """Check a notebook and write its service's build context (package, service, artifacts, manifest).
+    """Check a notebook, lock its dependencies and write its build context (package, service, lock, Dockerfile).
 
     Example: nbship render examples/notebooks/tabular-churn/churn.ipynb --out build/churn
     """
     from nbship.cli._console import console, report_findings
     from nbship.render import render_project
 
-    result = render_project(notebook, out, config=config, verify=not no_verify)
+    result = render_project(notebook, out, config=config, verify=not no_verify, frozen=frozen)
     report_findings(result.findings)
     console().print(f"wrote {result.out} (package {result.spec.package})", markup=False)

@@ -10,10 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING, Literal
+
 from nbship.errors import CheckFailedError, Finding
 from nbship.render.package import render_package
 from nbship.render.writer import Content, write_tree
 from nbship.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from nbship.deps import Lockfile
 
 RUNTIME_PACKAGE = "nbship_runtime"
 
@@ -23,6 +28,7 @@ class RenderResult:
     out: Path
     spec: ProjectSpec
     findings: tuple[Finding, ...]
+    lock: Lockfile | None = None
 
 
 def writable_dirs(spec: ProjectSpec) -> list[str]:
@@ -72,8 +78,9 @@ def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def build_files(spec: ProjectSpec) -> dict[str, Content]:
-    """Every file of the build context, from the spec alone."""
+def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Content]:
+    """Every file of the build context, from the spec (and the lock, without which there is no Dockerfile)."""
+    from nbship.render.dockerfile import dockerfile_context, render_dockerfile
     from nbship.render.templates import environment
 
     package_files, cells = render_package(spec)
@@ -83,17 +90,31 @@ def build_files(spec: ProjectSpec) -> dict[str, Content]:
     files[RUNTIME_PACKAGE] = Path(__file__).resolve().parent.parent / "runtime"
     for artifact in spec.artifacts:
         files[artifact.path] = spec.source_dir / artifact.path
+    if lock_text is not None:
+        files["requirements.lock"] = lock_text
+        files.update(render_dockerfile(dockerfile_context(spec, lock_text)))
     return files
 
 
 def render_project(
-    notebook: Path, out: Path, *, config: Path | None = None, verify: bool = True
+    notebook: Path,
+    out: Path,
+    *,
+    config: Path | None = None,
+    verify: bool = True,
+    lock: bool = True,
+    frozen: bool = False,
+    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64",
 ) -> RenderResult:
-    """Check the notebook, then write its build context to ``out`` (parity verified before it replaces ``out``).
+    """Check the notebook, lock its dependencies, then write its build context to ``out``.
+
+    The parity run happens on the complete tree before it replaces ``out``. With ``lock=False`` the context has
+    no ``requirements.lock`` and no Dockerfile (enough to serve it, not to build an image).
 
     Raises:
         NotebookError, ConfigError: the inputs cannot be read.
         CheckFailedError: a check or the parity run failed; ``out`` is left as it was.
+        LockError: the lock cannot be made, or is stale or missing under ``frozen``.
     """
     from nbship.check import inspect_notebook, verify_parity
 
@@ -101,11 +122,19 @@ def render_project(
     if result.errors or result.spec is None:
         raise CheckFailedError(result.findings)
     spec = result.spec
+    lockfile = None
+    if lock:
+        from nbship.deps import ensure_lock
+        from nbship.deps.request import lock_request
+
+        request = lock_request(notebook, config_path=config, python=spec.python_version, platform=platform,
+                               frozen=frozen)
+        lockfile = ensure_lock(request)
 
     def parity(tmp: Path) -> None:
         problems = verify_parity(spec, tmp) if verify else []
         if problems:
             raise CheckFailedError((*result.findings, *problems))
 
-    write_tree(build_files(spec), out, before_commit=parity)
-    return RenderResult(out=out.resolve(), spec=spec, findings=result.findings)
+    write_tree(build_files(spec, lockfile.text if lockfile else None), out, before_commit=parity)
+    return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)

@@ -1,4 +1,8 @@
-"""The Jinja environment of every template: found in ``templates/`` of a checkout or ``nbship/templates`` of a wheel."""
+"""Render stage, shared part: the one Jinja environment every template of the build context goes through.
+
+Templates live in the top-level ``templates/`` directory of a source checkout and are shipped in the wheel as
+``nbship/templates`` (``pyproject.toml`` force-includes them); ``environment()`` finds either.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,40 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
 
 def templates_dir() -> Path:
-    package = Path(__file__).resolve().parent.parent
-    installed = package / "templates"
-    return installed if installed.is_dir() else package.parent / "templates"
+    """The directory holding ``docker/``, ``k8s/`` and the other template families.
+
+    Raises:
+        FileNotFoundError: neither the wheel's ``nbship/templates`` nor a checkout's ``templates/`` exists
+            (a broken installation, not something a user can cause).
+    """
+    for candidate in (_PACKAGE_DIR / "templates", _PACKAGE_DIR.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"nbship's templates are missing (looked in {_PACKAGE_DIR} and its parent)")
+
+
+def shell_quote(value: object) -> str:
+    """Quote ``value`` for a POSIX shell, so a name like ``foo$(touch x)`` reaches a ``RUN`` line inert."""
+    return shlex.quote(str(value))
+
+
+def dockerfile_quote(value: object) -> str:
+    """A double-quoted Dockerfile word (``LABEL``, ``ENV`` values): backslash, quote and ``$`` escaped."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + text.replace("\n", " ") + '"'
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
+    """The cached environment: strict about undefined names, whitespace-faithful, with ``shell_quote``.
+
+    Raises:
+        FileNotFoundError: as ``templates_dir``.
+    """
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
@@ -29,5 +58,6 @@ def environment() -> Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
+    env.filters["shell_quote"] = shell_quote
+    env.filters["dockerfile_quote"] = dockerfile_quote
     return env

@@ -20,7 +20,9 @@ def rendered_text(notebook: Path) -> dict[str, str]:
     result = inspect_notebook(notebook, verify=False)
     assert result.spec is not None, [str(f) for f in result.errors]
     spec = dataclasses.replace(result.spec, nbship_version="0.0.0+golden")
-    return {name: content for name, content in build_files(spec).items() if isinstance(content, str)}
+    lock = (notebook.parent / "requirements.lock").read_text()
+    files = build_files(spec, lock)
+    return {name: content for name, content in files.items() if isinstance(content, str) and name != "requirements.lock"}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])

@@ -41,7 +41,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_the_rendered_package_answers_like_the_notebook_with_parameter_overrides(tmp_path: Path) -> None:
-    out = render_project(demo(tmp_path), tmp_path / "ctx").out
+    out = render_project(demo(tmp_path), tmp_path / "ctx", lock=False).out
     files = tree(out)
     assert {"demo_model/inference.py", "demo_model/loading.py", "nbship.json", "main.py",
             "artifacts/model.joblib", "nbship_runtime/pipeline.py"} <= set(files)
@@ -55,7 +55,7 @@ def test_the_rendered_package_answers_like_the_notebook_with_parameter_overrides
 
 
 def test_generated_modules_carry_provenance_and_the_manifest_maps_lines_back(tmp_path: Path) -> None:
-    out = render_project(demo(tmp_path), tmp_path / "ctx").out
+    out = render_project(demo(tmp_path), tmp_path / "ctx", lock=False).out
     inference = (out / "demo_model" / "inference.py").read_text()
     assert "# nbship: Demo Model.ipynb cell 6 (predict)" in inference
     assert "from .shared import double" in inference
@@ -72,22 +72,22 @@ def test_generated_modules_carry_provenance_and_the_manifest_maps_lines_back(tmp
 
 def test_rendering_twice_is_byte_identical(tmp_path: Path) -> None:
     notebook = demo(tmp_path)
-    first = tree(render_project(notebook, tmp_path / "a", verify=False).out)
-    second = tree(render_project(notebook, tmp_path / "b", verify=False).out)
+    first = tree(render_project(notebook, tmp_path / "a", verify=False, lock=False).out)
+    second = tree(render_project(notebook, tmp_path / "b", verify=False, lock=False).out)
     assert first == second
 
 
 def test_a_failed_render_leaves_the_previous_context_untouched(tmp_path: Path) -> None:
     notebook = demo(tmp_path)
-    out = render_project(notebook, tmp_path / "ctx").out
+    out = render_project(notebook, tmp_path / "ctx", lock=False).out
     before = tree(out)
     demo(tmp_path, expected={"score": 99.0, "hot": True})  # stale saved output: parity fails
     with pytest.raises(CheckFailedError):
-        render_project(notebook, out)
+        render_project(notebook, out, lock=False)
     assert tree(out) == before
     assert [p.name for p in tmp_path.iterdir() if "nbship-tmp" in p.name] == []
     with pytest.raises(CheckFailedError):
-        render_project(notebook, tmp_path / "fresh")
+        render_project(notebook, tmp_path / "fresh", lock=False)
     assert not (tmp_path / "fresh").exists()
 
 
@@ -96,11 +96,23 @@ def test_render_refuses_to_replace_a_folder_it_did_not_write(tmp_path: Path) -> 
     precious.mkdir()
     (precious / "keep.py").write_text("x = 1\n")
     with pytest.raises(UserError, match="is not a build context written by nbship"):
-        render_project(demo(tmp_path), precious)
+        render_project(demo(tmp_path), precious, lock=False)
     assert (precious / "keep.py").read_text() == "x = 1\n"
 
 
-def test_render_cli(tmp_path: Path, run_cli: Run) -> None:
-    code_, out, err = run_cli("render", demo(tmp_path), "--out", tmp_path / "ctx")
+def test_render_cli_writes_a_buildable_context_from_the_committed_lock(tmp_path: Path, run_cli: Run) -> None:
+    import shutil
+
+    from tests.conftest import EXAMPLES
+
+    shutil.copytree(EXAMPLES / "tabular-churn", tmp_path / "churn")
+    notebook = tmp_path / "churn" / "churn.ipynb"
+    code_, out, err = run_cli("render", notebook, "--out", tmp_path / "ctx", "--frozen")
     assert code_ == 0, err
     assert out == "" and f"wrote {tmp_path / 'ctx'}" in err
+    context = tmp_path / "ctx"
+    assert (context / "requirements.lock").read_text() == (tmp_path / "churn" / "requirements.lock").read_text()
+    assert "USER 10001:10001" in (context / "Dockerfile").read_text()
+    (tmp_path / "churn" / "requirements.in").write_text("requests\n")  # a new input: the lock is stale
+    code_, _, err = run_cli("render", notebook, "--out", tmp_path / "ctx", "--frozen")
+    assert code_ == 1 and "requirements.lock is stale (--frozen)" in err and "requirements.in" in err

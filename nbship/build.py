@@ -1,0 +1,263 @@
+"""Image stage, whole run: a notebook (or a rendered build context) → image, smoke test, push → ``BuildRecord``.
+
+``build_notebook`` locks (or checks the lock under ``frozen``), renders the build context and calls
+``build_context``, which needs only the context: it hands pip's settings to the builder stage, builds or
+reuses the content-tagged image, smoke-tests it, pushes it, and returns the record written to
+``nbship-build.json`` (image, tags, digest, notebook sha256, lock hash, base image, sizes, durations, the
+smoke result and the model load time it measured).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbship.errors import ImageError
+from nbship.image import (
+    RECORD_FILE,
+    ImageBuilder,
+    PushProgress,
+    RunLimits,
+    SmokeResult,
+    build_image,
+    hand_over_pip_ca,
+    pip_build_args,
+    push_image,
+    smoke_test,
+)
+
+if TYPE_CHECKING:
+    from nbship.deps.pipconf import BuilderPipSettings
+
+__all__ = ["RECORD_FILE", "BuildOptions", "BuildProgress", "BuildRecord", "build_context", "build_notebook"]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    repository: str | None = None  # default: config ``repository``, then the service name
+    extra_tags: tuple[str, ...] = ()
+    platform: str | None = None
+    smoke: bool = True
+    push: bool = False
+    limits: RunLimits = RunLimits()
+    ready_timeout: float = 120.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where the run reports: a stage starting, a line of build output, a layer's push progress."""
+
+    stage: Callable[[str], None] = lambda text: None
+    line: Callable[[str], None] = lambda text: None
+    push: Callable[[PushProgress], None] = lambda progress: None
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """``nbship-build.json``: what later steps (deploy) and CI read."""
+
+    image: str
+    tags: tuple[str, ...]
+    image_id: str
+    context_hash: str
+    reused: bool
+    notebook_sha256: str
+    lock_sha256: str
+    base_image: str
+    platform: str | None
+    image_bytes: int | None
+    base_image_bytes: int | None
+    durations: Mapping[str, float]
+    smoke: SmokeResult | None = None
+    digest: str | None = None
+    pushed: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        repository = self.image.rsplit(":", 1)[0]
+        return {
+            "image": self.image,
+            "tags": list(self.tags),
+            "image_id": self.image_id,
+            "context_hash": self.context_hash,
+            "reused": self.reused,
+            "digest": self.digest,
+            "pushed": list(self.pushed),
+            "image_by_digest": f"{repository}@{self.digest}" if self.digest else None,
+            "notebook_sha256": self.notebook_sha256,
+            "lock_sha256": self.lock_sha256,
+            "base_image": self.base_image,
+            "platform": self.platform,
+            "sizes": {"image_bytes": self.image_bytes, "base_image_bytes": self.base_image_bytes},
+            "durations": {k: round(v, 3) for k, v in sorted(self.durations.items())},
+            "smoke": self.smoke.as_json() if self.smoke else None,
+            "model_load_seconds": self.smoke.load_seconds if self.smoke else None,
+        }
+
+
+def write_build_record(path: Path, record: BuildRecord) -> None:
+    """Write the record atomically (a reader never sees half a file)."""
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(record.as_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+def base_image_of(dockerfile: str) -> str:
+    """The image of the last ``FROM`` (the runtime stage's base)."""
+    froms = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ") and len(line.split()) > 1]
+    return froms[-1] if froms else "?"
+
+
+def build_context(
+    builder: ImageBuilder,
+    context: Path,
+    options: BuildOptions,
+    progress: BuildProgress = BuildProgress(),
+    *,
+    pip: Callable[[], BuilderPipSettings] | None = None,
+) -> BuildRecord:
+    """Build, smoke-test and optionally push the rendered build context at ``context``.
+
+    ``pip`` reads the host's pip settings for the builder stage (index URLs as build arguments, the CA
+    bundle); it is called only when the image must be built.
+
+    Raises:
+        ImageError: the context is incomplete, a build step failed, the smoke test failed (the image is kept
+            and named in the message), or the push failed.
+    """
+    missing = [name for name in ("Dockerfile", "nbship.json", "requirements.lock") if not (context / name).is_file()]
+    if missing:
+        raise ImageError(
+            f"{context}: not a complete build context (missing {', '.join(missing)})",
+            hint="run `nbship render` and `nbship lock`, or pass the notebook to `nbship build`",
+        )
+    manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
+    repository = options.repository or manifest["name"]
+    port = manifest.get("service", {}).get("port", 8080)
+    durations: dict[str, float] = {}
+
+    def prepare() -> dict[str, str]:
+        settings = pip() if pip else None
+        hand_over_pip_ca(context, settings.cert if settings else None)
+        for note in settings.dropped if settings else ():
+            progress.stage(f"note: pip setting not used in the image: {note}")
+        return pip_build_args(settings) if settings else {}
+
+    progress.stage(f"building {repository}")
+    built = build_image(
+        builder,
+        context,
+        repository=repository,
+        version=str(manifest["version"]),
+        extra_tags=options.extra_tags,
+        platform=options.platform,
+        prepare=prepare,
+        labels=options.labels,
+        on_line=progress.line,
+    )
+    durations["build"] = built.seconds
+    smoke: SmokeResult | None = None
+    if options.smoke:
+        progress.stage(f"smoke test of {built.tags[0]}")
+        smoke = smoke_test(builder, built.image_id, context, limits=options.limits, ready_timeout=options.ready_timeout)
+        durations["smoke"] = smoke.seconds
+        if not smoke.passed:
+            details = "".join(f"\n  {d}" for d in smoke.differences[:20])
+            raise ImageError(
+                f"smoke test of {built.tags[0]} failed: {smoke.problem}{details}\n"
+                f"container log (last lines):\n{smoke.log_tail.rstrip() or '(empty)'}",
+                hint=f"the image is kept for debugging: docker run --rm -p {port}:{port} {built.tags[0]}",
+            )
+    digest: str | None = None
+    if options.push:
+        progress.stage(f"pushing {', '.join(built.tags)}")
+        started = time.perf_counter()
+        digest = push_image(builder, built.tags, progress.push)
+        durations["push"] = time.perf_counter() - started
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    base = base_image_of(dockerfile)
+    return BuildRecord(
+        image=built.tags[0],
+        tags=built.tags,
+        image_id=built.image_id,
+        context_hash=built.context_hash,
+        reused=built.reused,
+        notebook_sha256=str(manifest.get("notebook", {}).get("sha256", "")),
+        lock_sha256=hashlib.sha256((context / "requirements.lock").read_bytes()).hexdigest(),
+        base_image=base,
+        platform=options.platform,
+        image_bytes=builder.image_size(built.image_id),
+        base_image_bytes=builder.image_size(base),
+        durations=durations,
+        smoke=smoke,
+        digest=digest,
+        pushed=built.tags if digest else (),
+    )
+
+
+def build_notebook(
+    builder: ImageBuilder,
+    notebook: Path,
+    out: Path,
+    options: BuildOptions,
+    progress: BuildProgress = BuildProgress(),
+    *,
+    config: Path | None = None,
+    frozen: bool = False,
+) -> BuildRecord:
+    """Lock (or check the lock), render into ``out``, then ``build_context``; the config's limits apply.
+
+    Raises:
+        LockError: the lock is stale or missing under ``frozen``, or cannot be resolved.
+        CheckFailedError, NotebookError, ConfigError: the notebook cannot be rendered.
+        ImageError: as ``build_context``.
+    """
+    from dataclasses import replace
+
+    from nbship.deps import pip_settings
+    from nbship.image import run_limits
+    from nbship.render import render_project
+
+    platform = options.platform or "linux/amd64"
+    if platform not in ("linux/amd64", "linux/arm64"):
+        raise ImageError(f"--platform {platform}: nbship locks for linux/amd64 or linux/arm64 only")
+    progress.stage(f"{'checking the lock' if frozen else 'locking'} and rendering {notebook.name} into {out}")
+    rendered = render_project(notebook, out, config=config, frozen=frozen, platform=platform)  # type: ignore[arg-type]
+    spec = rendered.spec
+    limits = spec.config.resources.limits
+    resolved = replace(
+        options,
+        repository=options.repository or spec.config.repository or spec.name,
+        limits=run_limits(limits.cpu, limits.memory),
+    )
+    return build_context(builder, out, resolved, progress, pip=lambda: pip_settings().for_builder())
+
+
+def build_labels(source_dir: Path) -> dict[str, str]:
+    """The labels that change on every build (``created``, ``revision``, ``source``): passed outside the context."""
+    from nbship import _proc
+
+    labels = {
+        "org.opencontainers.image.created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    }
+    for key, argv in (
+        ("org.opencontainers.image.revision", ["git", "rev-parse", "HEAD"]),
+        ("org.opencontainers.image.source", ["git", "remote", "get-url", "origin"]),
+    ):
+        try:
+            done = _proc.run(argv, cwd=source_dir, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):  # no git: the label is simply absent
+            continue
+        if done.returncode == 0 and done.stdout.strip():
+            from nbship.deps import scrub_credentials
+
+            labels[key] = scrub_credentials(done.stdout.strip())
+    return labels

@@ -1,0 +1,130 @@
+"""``nbship build``: the notebook's image, built, smoke-tested and optionally pushed, with ``nbship-build.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from nbship.cli._options import ConfigOption, OutputOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nbship.build import BuildProgress
+
+
+def build(
+    notebook: Path = typer.Argument(
+        ..., help="The notebook, or a build context written by `nbship render`.", show_default=False
+    ),
+    out: Path = typer.Option(Path("build"), "--out", "-o", help="Where to render the build context."),
+    config: Path | None = ConfigOption,
+    frozen: bool = typer.Option(False, "--frozen", help="Fail when requirements.lock is missing or stale; for CI."),
+    tag: list[str] | None = typer.Option(
+        None, "--tag", "-t", help="Another tag (repeatable); the content tag is always there.", show_default=False
+    ),
+    repository: str | None = typer.Option(
+        None, "--repository", help="Image repository (default: nbship.yaml, then the name).", show_default=False
+    ),
+    platform: str | None = typer.Option(
+        None, "--platform", help="linux/amd64 or linux/arm64 (default: the engine's own).", show_default=False
+    ),
+    push: bool = typer.Option(False, "--push", help="Push every tag, with your Docker config's credentials."),
+    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip running the image on the notebook's example."),
+    record: Path = typer.Option(Path("nbship-build.json"), "--record", help="Where to write the build record."),
+    output: str = OutputOption,
+) -> None:
+    """Build the notebook's image through the Docker engine, smoke-test it, and push it with --push.
+
+    Example: nbship build examples/notebooks/tabular-churn/churn.ipynb --push --repository 127.0.0.1:5000/churn
+    """
+    from nbship.build import BuildOptions, build_context, build_labels, build_notebook, write_build_record
+    from nbship.cli._console import console, print_json
+    from nbship.deps import pip_settings
+    from nbship.image_docker import connect
+
+    source = notebook if notebook.is_dir() else notebook.parent
+    options = BuildOptions(
+        repository=repository,
+        extra_tags=tuple(tag or ()),
+        platform=platform,
+        smoke=not no_smoke,
+        push=push,
+        labels=build_labels(source),
+    )
+    builder = connect()
+    with _Display(console()) as display:
+        if notebook.is_dir():
+            result = build_context(
+                builder, notebook, options, display.progress, pip=lambda: pip_settings().for_builder()
+            )
+        else:
+            result = build_notebook(builder, notebook, out, options, display.progress, config=config, frozen=frozen)
+    write_build_record(record, result)
+    if output == "json":
+        print_json(result.as_json())
+        return
+    reused = " (reused: nothing changed)" if result.reused else ""
+    console().print(f"built {result.image}{reused}", markup=False, soft_wrap=True)
+    if result.smoke:
+        console().print(f"smoke test passed: ready in {result.smoke.ready_seconds:.1f} s, uid {result.smoke.uid}")
+    if result.digest:
+        console().print(f"pushed {', '.join(result.pushed)} @ {result.digest}", markup=False, soft_wrap=True)
+    console().print(f"wrote {record}", markup=False)
+
+
+class _Display:
+    """Rich progress on a terminal; plain lines otherwise (CI logs)."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
+
+        from nbship.build import BuildProgress
+
+        self.console, self.live = console, console.is_terminal
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("starting", total=None)
+        self.layers: dict[str, Any] = {}
+        self.progress: BuildProgress = BuildProgress(stage=self.stage, line=self.line, push=self.push)
+
+    def __enter__(self) -> _Display:
+        if self.live:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.bar.stop()
+
+    def stage(self, text: str) -> None:
+        self.console.print(text, markup=False, soft_wrap=True, highlight=False)
+
+    def line(self, text: str) -> None:
+        if not self.live:
+            self.console.print("  " + text, markup=False, soft_wrap=True, highlight=False)
+        elif text.startswith("Step "):
+            self.bar.update(self.task, description=text[:100])
+
+    def push(self, event: Any) -> None:
+        if not self.live:
+            if self.layers.get(event.layer) != event.status:
+                self.layers[event.layer] = event.status
+                self.console.print(f"  {event.layer}: {event.status}", markup=False, highlight=False)
+            return
+        if event.layer not in self.layers:
+            self.layers[event.layer] = self.bar.add_task(f"layer {event.layer}", total=event.total)
+        self.bar.update(
+            self.layers[event.layer],
+            completed=event.current or 0,
+            total=event.total,
+            description=f"layer {event.layer}: {event.status}",
+        )

@@ -1,0 +1,354 @@
+"""Image stage: a rendered build context → a built, smoke-tested and optionally pushed image.
+
+The engine sits behind the small ``ImageBuilder`` protocol (the docker SDK implementation is
+``nbship.image_docker.DockerBuilder``; the unit tests use a fake). This module holds what does not depend on
+the engine: the content-hash tag, reuse of an existing image, the smoke test's parity check and the push.
+``nbship.build`` chains them and writes the build record.
+
+The tag is ``<repository>:<version>-<12 hex of the context hash>``. The hash covers every file of the build
+context (path, executable bit, bytes) and the target platform, but not the CA bundle handed to the builder
+(``render.dockerfile.PIP_CA_BUNDLE``): it changes how pip reaches the index, not what ``--require-hashes``
+installs. Values that change on every build (``created``, ``revision``) go in as labels through the SDK,
+outside the context, so identical inputs keep the identical tag and the existing image is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from nbship.errors import ConfigError, ImageError
+from nbship.render.dockerfile import PIP_CA_BUNDLE
+
+if TYPE_CHECKING:
+    from nbship.deps.pipconf import BuilderPipSettings
+
+RECORD_FILE = "nbship-build.json"  # the build record (nbship.build), never part of the image
+_NOT_HASHED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
+_NOT_HASHED_FILES = frozenset({PIP_CA_BUNDLE, RECORD_FILE})
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """The container's ceiling, in the engine's units (from the config's ``resources.limits``)."""
+
+    nano_cpus: int | None = None
+    memory_bytes: int | None = None
+
+
+_MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def run_limits(cpu: str | None, memory: str | None) -> RunLimits:
+    """``RunLimits`` from Kubernetes quantities (``250m``, ``1``; ``512Mi``, ``1G``).
+
+    Raises:
+        ConfigError: a quantity is not in Kubernetes units.
+    """
+    nano_cpus = None
+    if cpu:
+        try:
+            nano_cpus = int(float(cpu[:-1]) * 1e6) if cpu.endswith("m") else int(float(cpu) * 1e9)
+        except ValueError:
+            raise ConfigError(f"nbship.yaml: resources.limits.cpu: {cpu!r} is not a CPU quantity") from None
+    memory_bytes = None
+    if memory:
+        number, unit = memory.rstrip("".join(_MEMORY_UNITS)), memory.lstrip("0123456789.")
+        try:
+            memory_bytes = int(float(number) * _MEMORY_UNITS[unit]) if unit else int(memory)
+        except (KeyError, ValueError):
+            raise ConfigError(f"nbship.yaml: resources.limits.memory: {memory!r} is not a memory quantity") from None
+    return RunLimits(nano_cpus, memory_bytes)
+
+
+@dataclass(frozen=True)
+class PushProgress:
+    layer: str
+    status: str
+    current: int | None = None
+    total: int | None = None
+
+
+class ContainerHandle(Protocol):
+    """A started container, as the smoke test needs it."""
+
+    url: str  # http://127.0.0.1:<published port>
+
+    def running(self) -> bool: ...
+
+    def process_uid(self) -> int: ...
+
+    def logs(self, tail: int) -> str: ...
+
+    def remove(self, grace_seconds: int) -> None: ...
+
+
+class ImageBuilder(Protocol):
+    """What nbship needs from a container engine."""
+
+    def image_id(self, ref: str) -> str | None: ...
+
+    def image_size(self, ref: str) -> int | None: ...
+
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        *,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        platform: str | None,
+        on_line: Callable[[str], None],
+    ) -> str: ...
+
+    def tag(self, image: str, ref: str) -> None: ...
+
+    def run(self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str]) -> ContainerHandle: ...
+
+    def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str: ...
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image_id: str
+    tags: tuple[str, ...]
+    context_hash: str
+    reused: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    passed: bool
+    problem: str | None = None
+    differences: tuple[str, ...] = ()
+    uid: int | None = None
+    ready_seconds: float | None = None
+    load_seconds: float | None = None
+    log_tail: str = ""
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "problem": self.problem,
+            "differences": list(self.differences),
+            "uid": self.uid,
+            "ready_seconds": self.ready_seconds,
+            "load_seconds": self.load_seconds,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def context_hash(root: Path, platform: str | None = None) -> str:
+    """sha256 of the build context's files (see the module docstring) and the target platform."""
+    digest = hashlib.sha256(f"platform={platform or ''}\n".encode())
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _NOT_HASHED_DIRS)
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            relative = path.relative_to(root).as_posix()
+            if relative in _NOT_HASHED_FILES or name.endswith((".pyc", ".pyo")):
+                continue
+            executable = "x" if os.access(path, os.X_OK) else "-"
+            digest.update(f"{relative}\0{executable}\0".encode())
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def image_tags(repository: str, version: str, content_hash: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The content tag first, then each ``--tag`` (a bare tag names the same repository).
+
+    Raises:
+        ImageError: an extra tag is not a valid Docker tag.
+    """
+    tags = [f"{repository}:{version}-{content_hash[:12]}"]
+    for item in extra:
+        ref = item if ":" in item.rsplit("/", 1)[-1] else f"{repository}:{item}"
+        tag = ref.rsplit(":", 1)[1]
+        if (
+            not tag
+            or len(tag) > 128
+            or not (tag[0].isalnum() or tag[0] == "_")
+            or any(not (c.isalnum() or c in "_.-") for c in tag)
+        ):
+            raise ImageError(f"--tag {item!r}: not a valid Docker tag", hint="letters, digits, '_', '.', '-'")
+        if ref not in tags:
+            tags.append(ref)
+    return tuple(tags)
+
+
+def hand_over_pip_ca(context: Path, ca_bundle: Path | None) -> None:
+    """Put ``ca_bundle`` where the builder stage copies it from, or remove a stale one.
+
+    Raises:
+        ImageError: the CA bundle cannot be read.
+    """
+    target = context / PIP_CA_BUNDLE
+    if ca_bundle is None:
+        target.unlink(missing_ok=True)
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ca_bundle, target)
+    except OSError as e:
+        raise ImageError(f"pip's CA bundle {ca_bundle}: {e.strerror}", hint="check `pip config list`") from e
+
+
+def pip_build_args(settings: BuilderPipSettings) -> dict[str, str]:
+    """The build arguments the builder stage declares, from the host's pip settings (empty ones left out)."""
+    values = {
+        "PIP_INDEX_URL": settings.index_url or "",
+        "PIP_EXTRA_INDEX_URL": " ".join(settings.extra_index_urls),
+        "PIP_TRUSTED_HOST": " ".join(settings.trusted_hosts),
+    }
+    return {name: value for name, value in values.items() if value}
+
+
+def build_image(
+    builder: ImageBuilder,
+    context: Path,
+    *,
+    repository: str,
+    version: str,
+    extra_tags: Sequence[str] = (),
+    platform: str | None = None,
+    prepare: Callable[[], Mapping[str, str]] = dict,
+    labels: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> BuiltImage:
+    """Build ``context`` under its content tag, or reuse the image that already has it; then add ``extra_tags``.
+
+    ``prepare`` runs only when a build is needed and returns its build arguments (reading pip's settings
+    takes a second: a reused image does without).
+
+    Raises:
+        ImageError: a build step failed (the builder names the Dockerfile line), or a tag is invalid.
+    """
+    started = time.perf_counter()
+    content = context_hash(context, platform)
+    tags = image_tags(repository, version, content, extra_tags)
+    image_id = builder.image_id(tags[0])
+    reused = image_id is not None
+    if image_id is None:
+        image_id = builder.build(
+            context, tags[0], buildargs=prepare(), labels=labels or {}, platform=platform, on_line=on_line
+        )
+    for ref in tags[1:]:
+        builder.tag(image_id, ref)
+    return BuiltImage(image_id, tags, content, reused, time.perf_counter() - started)
+
+
+def smoke_test(
+    builder: ImageBuilder,
+    image: str,
+    context: Path,
+    *,
+    limits: RunLimits = RunLimits(),
+    environment: Mapping[str, str] | None = None,
+    ready_timeout: float = 120.0,
+    grace_seconds: int = 10,
+) -> SmokeResult:
+    """Run ``image``, wait for ``/readyz``, post the manifest's example and compare as ``nbship check`` does.
+
+    The container is stopped and removed whatever happens; the image is kept.
+    """
+    from nbship.compare import same_response
+
+    manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
+    port = int(manifest["service"]["port"])
+    started = time.perf_counter()
+    container = builder.run(image, port=port, limits=limits, environment=environment or {})
+    try:
+        ready = _wait_ready(container, ready_timeout)
+        if isinstance(ready, str):
+            return SmokeResult(False, ready, log_tail=container.logs(60), seconds=time.perf_counter() - started)
+        ready_seconds, load_seconds = time.perf_counter() - started, _load_seconds(container.logs(200))
+        uid = container.process_uid()
+        common: dict[str, Any] = {"uid": uid, "ready_seconds": ready_seconds, "load_seconds": load_seconds}
+        example = manifest.get("example")
+        problem: str | None = None
+        differences: list[str] = []
+        if uid == 0:
+            problem = "the service runs as root (uid 0); the image must set a non-root USER"
+        elif example is not None:
+            status, body = _post_json(container.url + "/predict", example["request"])
+            if status != 200:
+                problem = f"POST /predict answered {status}: {body[:500]}"
+            else:
+                differences = same_response(example["response"], json.loads(body))
+                if differences:
+                    problem = f"the response differs from the notebook's output (cell {example.get('cell')})"
+        tail = container.logs(60) if problem else ""
+        return SmokeResult(
+            problem is None, problem, tuple(differences), log_tail=tail, seconds=time.perf_counter() - started, **common
+        )
+    finally:
+        container.remove(grace_seconds)
+
+
+def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
+    """The body of the first 200 from ``/readyz``, or why it never came."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(container.url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    body: bytes = response.read()
+                    return body
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet, or not ready (503)
+        if not container.running():
+            return "the container exited before it was ready"
+        time.sleep(0.2)
+    return f"not ready after {timeout:.0f} s (GET /readyz never answered 200)"
+
+
+def _load_seconds(log: str) -> float | None:
+    """The load cells' time, from the runtime's JSON ``ready`` log line."""
+    for line in log.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and document.get("event") == "ready":
+            value = document.get("load_seconds")
+            return float(value) if isinstance(value, (int, float)) else None
+    return None
+
+
+def _post_json(url: str, payload: Any) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return int(e.code), e.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as e:
+        return 0, f"no answer ({e})"
+
+
+def push_image(builder: ImageBuilder, tags: Sequence[str], on_progress: Callable[[PushProgress], None]) -> str:
+    """Push every tag; the digest of the image (the same for all its tags).
+
+    Raises:
+        ImageError: the registry refused the credentials or could not be reached.
+    """
+    digests = {builder.push(ref, on_progress) for ref in tags}
+    if len(digests) != 1:
+        raise ImageError(f"the registry reported different digests for one image: {sorted(digests)}")
+    return digests.pop()
