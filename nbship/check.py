@@ -123,7 +123,18 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
             imported={i.module for i in code.imports},
             env_reads=analysis.env_reads,
         )
+        env_problems = _env_findings(spec)
+        findings += env_problems
+        if any(f.severity == "error" for f in env_problems):
+            spec = None
     return CheckResult(notebook, config, found_config, code, spec, _sorted(findings))
+
+
+def _env_findings(spec: ProjectSpec) -> list[Finding]:
+    """Every environment variable the code reads needs a source in the Deployment (secret, ConfigMap, env:)."""
+    from nbship.render.k8s import env_findings
+
+    return env_findings(spec)
 
 
 def lock_findings(notebook: Path, spec: ProjectSpec, config_path: Path | None = None) -> list[Finding]:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 RECORD_FILE = "nbship-build.json"  # the build record (nbship.build), never part of the image
 _NOT_HASHED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
 _NOT_HASHED_FILES = frozenset({PIP_CA_BUNDLE, RECORD_FILE})
+# the manifests sit in the build context but are not in the image: changing replicas must not change the tag
+_NOT_HASHED_TOP_DIRS = frozenset({"k8s"})
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,11 @@ class ImageBuilder(Protocol):
 
     def tag(self, image: str, ref: str) -> None: ...
 
-    def run(self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str]) -> ContainerHandle: ...
+    def run(
+        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = ()
+    ) -> ContainerHandle:
+        """Start ``image`` as the pod runs it: read-only root, ``/tmp`` and ``writable`` as empty writable mounts."""
+        ...
 
     def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str: ...
 
@@ -153,7 +159,10 @@ def context_hash(root: Path, platform: str | None = None) -> str:
     """sha256 of the build context's files (see the module docstring) and the target platform."""
     digest = hashlib.sha256(f"platform={platform or ''}\n".encode())
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _NOT_HASHED_DIRS)
+        top = Path(dirpath) == Path(root)
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _NOT_HASHED_DIRS and not (top and d in _NOT_HASHED_TOP_DIRS)
+        )
         for name in sorted(filenames):
             path = Path(dirpath, name)
             relative = path.relative_to(root).as_posix()
@@ -270,7 +279,8 @@ def smoke_test(
     manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
     port = int(manifest["service"]["port"])
     started = time.perf_counter()
-    container = builder.run(image, port=port, limits=limits, environment=environment or {})
+    writable = [f"/app/{d}" for d in manifest.get("writable_dirs", [])]
+    container = builder.run(image, port=port, limits=limits, environment=environment or {}, writable=writable)
     try:
         ready = _wait_ready(container, ready_timeout)
         if isinstance(ready, str):

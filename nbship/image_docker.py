@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbship.errors import EnvironmentMissingError, ImageError
 from nbship.image import PushProgress, RunLimits
+from nbship.render.dockerfile import USER_ID
 
 if TYPE_CHECKING:
     import docker
@@ -190,14 +191,17 @@ class DockerBuilder:
         repository, tag = ref.rsplit(":", 1)
         self.client.api.tag(image, repository, tag)
 
-    def run(self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str]) -> DockerContainer:
+    def run(
+        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = ()
+    ) -> DockerContainer:
         import docker.errors
 
         # as the pod runs it: read-only root filesystem, /tmp an empty writable mount
         options: dict[str, Any] = {
             "detach": True,
             "read_only": True,
-            "tmpfs": {"/tmp": "rw,mode=1777,size=512m"},
+            "tmpfs": {"/tmp": "rw,mode=1777,size=512m"}
+            | {path: f"rw,uid={USER_ID},gid={USER_ID},mode=0755" for path in writable},
             "ports": {f"{port}/tcp": ("127.0.0.1", None)},
             "environment": dict(environment),
         }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -35,3 +36,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
         return code, captured.out, captured.err
 
     return run
+
+
+_E2E_MARKERS = ("docker", "cluster")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under NBSHIP_E2E_REQUIRED=1 (CI), an end-to-end test that skips for want of its rig is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("NBSHIP_E2E_REQUIRED") == "1"
+        and any(item.get_closest_marker(m) for m in _E2E_MARKERS)
+        and not item.get_closest_marker("allow_skip")
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"end-to-end test skipped in CI: {report.longrepr}"

@@ -42,12 +42,14 @@ def _register() -> None:
     app.command("init", no_args_is_help=True)(init.init)
     app.command("check", no_args_is_help=True)(check.check)
     app.command("render", no_args_is_help=True)(render.render)
-    for name in ("lock", "serve", "build"):
-        try:
-            module = __import__(f"nbship.cli.{name}", fromlist=[name])
-        except ModuleNotFoundError:
-            continue
-        app.command(name, no_args_is_help=True)(getattr(module, name))
+    from nbship.cli import build, deploy, lock, serve
+
+    app.command("lock", no_args_is_help=True)(lock.lock)
+    app.command("serve", no_args_is_help=True)(serve.serve)
+    app.command("build", no_args_is_help=True)(build.build)
+    app.command("deploy", no_args_is_help=True)(deploy.deploy)
+    app.command("status", no_args_is_help=True)(deploy.status)
+    app.command("rollback", no_args_is_help=True)(deploy.rollback)
 
 
 _register()

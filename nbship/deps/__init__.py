@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 SERVICE_REQUIREMENTS: tuple[str, ...] = (
     "fastapi>=0.110,<1",
     "uvicorn>=0.29,<1",
-    "prometheus-client>=0.20,<1",
 )
 
 __all__ = [

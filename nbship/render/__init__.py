@@ -81,6 +81,7 @@ def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
 def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Content]:
     """Every file of the build context, from the spec (and the lock, without which there is no Dockerfile)."""
     from nbship.render.dockerfile import dockerfile_context, render_dockerfile
+    from nbship.render.k8s import render_manifests
     from nbship.render.templates import environment
 
     package_files, cells = render_package(spec)
@@ -93,6 +94,7 @@ def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Co
     if lock_text is not None:
         files["requirements.lock"] = lock_text
         files.update(render_dockerfile(dockerfile_context(spec, lock_text)))
+    files.update(render_manifests(spec))
     return files
 
 

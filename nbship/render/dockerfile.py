@@ -91,6 +91,8 @@ class DockerfileContext:
     port: int
     base: BaseImage
     artifacts: tuple[ArtifactCopy, ...] = ()
+    # folders under /app the service writes at start-up (remote artifacts), owned by the service's user
+    writable_dirs: tuple[str, ...] = ()
     source: str | None = None
     start_period_seconds: int = 60
     uid: int = USER_ID
@@ -218,6 +220,8 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
     Raises:
         ConfigError: as ``choose_base_image``.
     """
+    from nbship.render import writable_dirs
+
     config = spec.config
     base = choose_base_image(
         spec.python_version,
@@ -236,6 +240,7 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
         port=config.port,
         base=base,
         artifacts=tuple(artifact_copy(a.path, a.is_dir) for a in spec.artifacts),
+        writable_dirs=tuple(f"/app/{d}" for d in writable_dirs(spec)),
         source=source,
         start_period_seconds=config.timeouts.startup_seconds or 60,
         nbship_version=spec.nbship_version,

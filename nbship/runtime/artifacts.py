@@ -6,8 +6,9 @@ import hashlib
 import os
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 class ArtifactError(Exception):

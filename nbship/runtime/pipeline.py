@@ -6,15 +6,17 @@ The order is the contract of ``docs/architecture.md``: settings, parameters (ove
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 MANIFEST = "nbship.json"
 
@@ -121,14 +123,17 @@ def load_pipeline(root: Path, environ: dict[str, str] | None = None) -> Pipeline
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert what a pipeline returns (numpy scalars and arrays, tuples, pandas objects) to JSON types."""
+    """Convert what a pipeline returns (numpy, pandas, pydantic, dataclasses, tuples) to JSON types."""
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    for method in ("tolist", "item", "to_dict"):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    # numpy arrays and scalars, pandas objects, pydantic models (``model_dump``)
+    for method in ("tolist", "item", "to_dict", "model_dump"):
         convert = getattr(value, method, None)
         if callable(convert):
             return to_jsonable(convert())

@@ -234,9 +234,13 @@ def test_cli_prints_the_build_record_as_json(
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "notebooks"
 
 
-@pytest.mark.parametrize(
-    "example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.is_dir() else []
-)
+def _examples() -> list[Any]:
+    names = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.is_dir() else []
+    # the GPU example's encoder is a remote artifact: its container would download it from the internet
+    return [pytest.param(n, marks=pytest.mark.allow_skip) if n == "gpu-embeddings" else n for n in names]
+
+
+@pytest.mark.parametrize("example", _examples())
 def test_example_notebook_builds_answers_and_pulls_back_by_digest(builder: Any, example: str, tmp_path: Path) -> None:
     from nbship.build import build_notebook
     from nbship.config import load_config
@@ -245,8 +249,8 @@ def test_example_notebook_builds_answers_and_pulls_back_by_digest(builder: Any, 
     shutil.copytree(EXAMPLES / example, source)  # the lock is written beside the notebook: work on a copy
     notebook = next(source.glob("*.ipynb"))
     config, _ = load_config(notebook)
-    if config.gpu is not None:
-        pytest.skip(f"{example}: a CUDA base image cannot be pulled offline and there is no GPU here")
+    if config.artifacts and any(a.uri for a in config.artifacts):
+        pytest.skip(f"{example}: its remote artifact would be downloaded from outside this machine")
     options = BuildOptions(repository=f"{REGISTRY}/nbship-e2e-{example}", push=True)
     record = build_notebook(builder, notebook, tmp_path / "context", options)
     assert record.smoke is not None and record.smoke.passed and record.smoke.uid == 10001

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -137,7 +137,9 @@ class FakeBuilder:
     def tag(self, image: str, ref: str) -> None:
         self.images[ref] = image
 
-    def run(self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str]) -> FakeContainer:
+    def run(
+        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = ()
+    ) -> FakeContainer:
         assert self.container is not None
         self.runs.append({"image": image, "port": port, "limits": limits})
         return self.container

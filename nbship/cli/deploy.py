@@ -1,0 +1,139 @@
+"""``nbship deploy``, ``nbship status``, ``nbship rollback``: a build context's overlay on a Kubernetes cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from nbship.cli._options import OutputOption
+
+if TYPE_CHECKING:
+    from nbship.deploy import Rendered, StatusReport, Target
+    from nbship.deploy_kubectl import KubectlClient
+    from nbship.rollout import RolloutProgress
+
+ContextDir = typer.Argument(..., help="The build context (nbship render --out DIR).", show_default=False)
+EnvOption = typer.Option("staging", "--env", "-e", help="The overlay: staging or production.")
+NamespaceOption = typer.Option(None, "--namespace", "-n", help="Override the overlay's namespace.", show_default=False)
+KubeContextOption = typer.Option(None, "--context", help="kubeconfig context (default: the current one).",
+                                 show_default=False)
+TimeoutOption = typer.Option(600.0, "--timeout", help="Seconds to wait for the rollout.")
+
+
+def _connect(kube_context: str | None) -> KubectlClient:
+    from nbship.deploy_kubectl import KubectlClient
+
+    client = KubectlClient(kube_context)
+    client.check()
+    return client
+
+
+def _progress(progress: RolloutProgress) -> None:
+    from nbship.cli._console import console
+
+    console().print(f"rollout: {progress.message}", markup=False)
+
+
+def _locate(client: KubectlClient, target: Target) -> Rendered:
+    from nbship.deploy import ImageChoice, render_target
+
+    # The image does not matter here: status reads the live object, rollback applies an older template.
+    return render_target(client, target, ImageChoice("placeholder:0", None))
+
+
+def deploy(
+    context_dir: Path = ContextDir,
+    env: str = EnvOption,
+    namespace: str | None = NamespaceOption,
+    kube_context: str | None = KubeContextOption,
+    image: str | None = typer.Option(
+        None, "--image", help="Deploy this image instead of the build record's.", show_default=False
+    ),
+    record: Path | None = typer.Option(
+        None, "--record", show_default=False,
+        help="The build record (default: nbship-build.json in the build context, then in the working directory).",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change (server-side), apply nothing."),
+    no_rollback: bool = typer.Option(False, "--no-rollback", help="Leave a failed rollout in place."),
+    force_conflicts: bool = typer.Option(False, "--force-conflicts", help="Take over fields other tools manage."),
+    timeout: float = TimeoutOption,
+    output: str = OutputOption,
+) -> None:
+    """Apply the overlay with server-side apply, wait for the rollout, roll back if it fails (exit 5).
+
+    Example: nbship deploy build/churn --env staging
+    """
+    from nbship.cli._console import console, print_json
+    from nbship.deploy import RolloutFailedError, Target, read_build_record
+    from nbship.deploy import deploy as run_deploy
+
+    choice = read_build_record(context_dir, image, record)
+    if "@" not in choice.reference:
+        console().print(f"warning: deploying {choice.reference} by tag: the cluster pulls whatever the tag names "
+                        "when a pod starts (nbship build --push records a digest)", markup=False, style="yellow")
+    client = _connect(kube_context)
+    target = Target(context_dir, env, namespace)
+    try:
+        result = run_deploy(client, target, choice, dry_run=dry_run, rollback=not no_rollback,
+                            force_conflicts=force_conflicts, timeout=timeout, on_progress=_progress)
+    except RolloutFailedError as e:
+        console().print(e.diagnostics, markup=False, soft_wrap=True)
+        if output == "json":
+            print_json({"ok": False, "error": e.message, "rolled_back_to": e.rolled_back_to,
+                        "diagnostics": e.diagnostics})
+        raise
+    if output == "json":
+        print_json({"ok": True, **result.as_json()})
+    elif dry_run:
+        print(result.diff or "no changes", end="" if result.diff else "\n")
+    else:
+        console().print(f"deployed {result.image} to deployment/{result.deployment} in {result.namespace} "
+                        f"(revision {result.revision}, {result.seconds:.0f} s)", markup=False)
+
+
+def _show(report: StatusReport, output: str) -> None:
+    from nbship.cli._console import print_json
+
+    if output == "json":
+        print_json(report.as_json())
+        return
+    print(f"deployment/{report.deployment} in {report.namespace}: revision {report.revision}")
+    print(f"image: {report.image}")
+    print(f"replicas: {report.ready}/{report.desired} ready, {report.updated} updated, {report.available} available")
+    if report.hpa is not None:
+        print(f"autoscaler: {report.hpa['current']} current, {report.hpa['desired']} desired "
+              f"(min {report.hpa['min']}, max {report.hpa['max']})")
+
+
+def status(
+    context_dir: Path = ContextDir,
+    env: str = EnvOption,
+    namespace: str | None = NamespaceOption,
+    kube_context: str | None = KubeContextOption,
+    output: str = OutputOption,
+) -> None:
+    """Show the deployed revision, image, ready replicas and the autoscaler's state."""
+    from nbship.deploy import Target, rollout_status
+
+    client = _connect(kube_context)
+    rendered = _locate(client, Target(context_dir, env, namespace))
+    _show(rollout_status(client, rendered.namespace, rendered.deployment), output)
+
+
+def rollback(
+    context_dir: Path = ContextDir,
+    env: str = EnvOption,
+    namespace: str | None = NamespaceOption,
+    kube_context: str | None = KubeContextOption,
+    timeout: float = TimeoutOption,
+    output: str = OutputOption,
+) -> None:
+    """Go back one revision and wait until it is available."""
+    from nbship.deploy import Target
+    from nbship.deploy import rollback as run_rollback
+
+    client = _connect(kube_context)
+    rendered = _locate(client, Target(context_dir, env, namespace))
+    _show(run_rollback(client, rendered, timeout=timeout, on_progress=_progress), output)

@@ -1,0 +1,379 @@
+"""Render stage, Kubernetes part: ``ProjectSpec`` (+ optional build record) → the build context's ``k8s/``.
+
+``render_manifests`` builds one typed, frozen ``ManifestContext`` and renders ``templates/k8s/`` into a
+kustomize layout: ``k8s/base/`` and the overlays ``k8s/overlays/staging`` and ``k8s/overlays/production``.
+Before returning, ``nbship.render.checks`` parses every file and checks the objects against each other.
+
+Defaults (all from ``nbship.yaml`` when set there):
+
+- resources: requests 250m CPU / 512Mi, limits 1 CPU / 1Gi (``config.Resources``): a small CPU model.
+- startup budget (startupProbe on ``/readyz``, period 5 s): ``timeouts.startup_seconds`` when configured; else
+  3 × the load time measured by the build's smoke test + 30 s, at least 60 s; else 300 s. The Deployment
+  carries the budget and where it came from as annotations, so ``nbship deploy`` can size it from a build
+  record that appeared after rendering.
+- shutdown: a ``preStop`` sleep of 5 s (endpoints drain before SIGTERM reaches the service), then
+  ``timeouts.shutdown_grace_seconds`` for in-flight requests: ``terminationGracePeriodSeconds`` is the sum.
+- replicas: production takes ``replicas`` / ``autoscaling`` as configured; staging runs 1 (autoscaling 1–2).
+- image: the placeholder name ``<repository>`` rewritten by kustomize's ``images:`` to the digest of the
+  build record when it has one, else to ``<repository>:<version>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from nbship.errors import ConfigError, Finding
+
+if TYPE_CHECKING:
+    from nbship.build import BuildRecord
+    from nbship.spec import ProjectSpec
+
+UID = 10001
+CONTAINER = "model"
+PORT_NAME = "http"
+READINESS_PATH = "/readyz"
+LIVENESS_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+STARTUP_PERIOD_SECONDS = 5
+DEFAULT_STARTUP_SECONDS = 300
+MIN_STARTUP_SECONDS = 60
+STARTUP_LOAD_FACTOR = 3
+STARTUP_HEADROOM_SECONDS = 30
+PRESTOP_SECONDS = 5
+OVERLAYS = ("staging", "production")
+# Variables every container has without nbship providing them; reading them needs no source.
+ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT"})
+
+StartupSource = Literal["config", "measured", "default"]
+
+
+@dataclass(frozen=True)
+class StartupBudget:
+    seconds: int
+    source: StartupSource
+    load_seconds: float | None = None
+
+    @property
+    def failure_threshold(self) -> int:
+        return math.ceil(self.seconds / STARTUP_PERIOD_SECONDS)
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: str
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    """Kustomize's ``images:`` entry: ``name`` as written in the Deployment, rewritten to the real reference."""
+
+    name: str
+    new_name: str
+    new_tag: str | None
+    digest: str | None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.new_name}@{self.digest}" if self.digest else f"{self.new_name}:{self.new_tag}"
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    name: str
+    secret: str
+    key: str
+    optional: bool
+
+
+@dataclass(frozen=True)
+class TolerationContext:
+    key: str
+    operator: str
+    value: str | None
+    effect: str | None
+
+
+@dataclass(frozen=True)
+class GpuContext:
+    resource: str
+    count: int
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[TolerationContext, ...]
+
+
+@dataclass(frozen=True)
+class ScalingContext:
+    hpa: bool
+    keda: bool
+    min_replicas: int
+    max_replicas: int
+    cpu_utilization: int | None
+    memory_utilization: int | None
+    in_flight_target: int | None
+
+
+@dataclass(frozen=True)
+class WritableDir:
+    volume: str
+    mount_path: str
+    size_limit: str | None = None  # downloads are as large as the artifacts; /tmp is scratch space
+
+
+@dataclass(frozen=True)
+class IngressContext:
+    host: str | None
+    class_name: str | None
+    tls_secret: str | None
+
+
+@dataclass(frozen=True)
+class OverlayContext:
+    name: str
+    namespace: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+
+
+@dataclass(frozen=True)
+class ManifestContext:
+    name: str
+    version: str
+    nbship_version: str
+    notebook: str
+    labels: tuple[tuple[str, str], ...]
+    selector: tuple[tuple[str, str], ...]
+    config_map: str
+    image: ImagePin
+    port: int
+    port_name: str
+    container: str
+    uid: int
+    requests: tuple[tuple[str, str], ...]
+    limits: tuple[tuple[str, str], ...]
+    gpu: GpuContext | None
+    config_entries: tuple[ConfigEntry, ...]
+    secret_env: tuple[SecretEnv, ...]
+    implicit_env: tuple[str, ...]  # set by the image, the runtime (notebook %env settings) or Kubernetes
+    defaulted_env: tuple[str, ...]
+    startup: StartupBudget
+    startup_probe: Probe
+    readiness_probe: Probe
+    liveness_probe: Probe
+    metrics_path: str
+    prestop_seconds: int
+    termination_grace_seconds: int
+    progress_deadline_seconds: int
+    replicas: int | None  # None when an autoscaler owns spec.replicas
+    scaling: ScalingContext
+    writable_dirs: tuple[WritableDir, ...]
+    allow_namespaces: tuple[str, ...] | None
+    ingress: IngressContext | None
+
+
+def startup_budget(configured: int | None, load_seconds: float | None) -> StartupBudget:
+    """The startupProbe budget: config wins, else sized from the measured load time, else the default."""
+    if configured is not None:
+        return StartupBudget(configured, "config", load_seconds)
+    if load_seconds is not None:
+        sized = math.ceil(load_seconds * STARTUP_LOAD_FACTOR + STARTUP_HEADROOM_SECONDS)
+        return StartupBudget(max(MIN_STARTUP_SECONDS, sized), "measured", load_seconds)
+    return StartupBudget(DEFAULT_STARTUP_SECONDS, "default")
+
+
+def image_pin(spec: ProjectSpec, build: BuildRecord | None) -> ImagePin:
+    """By digest when the build record has one, else by the record's tag, else ``<repository>:<version>``."""
+    placeholder = spec.config.repository or spec.name
+    if build is None:
+        return ImagePin(placeholder, placeholder, spec.version, None)
+    repository, _, tag = build.image.rpartition(":")
+    if "/" in tag or not repository:  # "host:5000/name" without a tag
+        repository, tag = build.image, "latest"
+    if build.digest:
+        return ImagePin(placeholder, repository, None, build.digest)
+    return ImagePin(placeholder, repository, tag, None)
+
+
+def parameter_text(value: object) -> str:
+    """A parameter's notebook value as the text ``NBSHIP_PARAM_*`` expects (parsed back by the runtime)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def _config_entries(spec: ProjectSpec) -> tuple[ConfigEntry, ...]:
+    entries = {p.env: parameter_text(p.default) for p in spec.parameters}
+    entries.update(spec.config.env)  # the config's env wins over a parameter's notebook value
+    return tuple(ConfigEntry(k, v) for k, v in sorted(entries.items()))
+
+
+def _writable_dirs(spec: ProjectSpec) -> tuple[WritableDir, ...]:
+    """An emptyDir for ``/tmp`` and for each folder that remote artifacts are downloaded into.
+
+    Raises:
+        ConfigError: a remote artifact sits at the top of the build context, or shares its folder with a
+            shipped artifact (an emptyDir mounted there would hide it).
+    """
+    folders = sorted({posixpath.dirname(r.path) for r in spec.remote_artifacts})
+    for folder, remote in ((posixpath.dirname(r.path), r) for r in spec.remote_artifacts):
+        if folder in ("", "."):
+            raise ConfigError(
+                f"nbship.yaml: artifacts: {remote.path}: a remote artifact needs its own folder "
+                "(the root filesystem is read-only in the cluster; nbship mounts a writable volume there)",
+                hint=f"download it to a folder, e.g. path: weights/{remote.path}",
+            )
+        for local in spec.artifacts:
+            if local.path == folder or local.path.startswith(folder + "/"):
+                raise ConfigError(
+                    f"nbship.yaml: artifacts: {remote.path}: its folder {folder}/ also holds the shipped "
+                    f"artifact {local.path}, which the writable volume for downloads would hide",
+                    hint="put remote artifacts in a folder of their own",
+                )
+    dirs = [WritableDir("tmp", "/tmp", "256Mi")]
+    dirs += [WritableDir(f"downloads-{i}", f"/app/{folder}") for i, folder in enumerate(folders)]
+    return tuple(dirs)
+
+
+def build_context(spec: ProjectSpec, build: BuildRecord | None = None) -> ManifestContext:
+    """The one context every Kubernetes template receives.
+
+    Raises:
+        ConfigError: a remote artifact's folder cannot be made writable (see ``_writable_dirs``).
+    """
+    config = spec.config
+    load_seconds = build.smoke.load_seconds if build is not None and build.smoke is not None else None
+    startup = startup_budget(config.timeouts.startup_seconds, load_seconds)
+    selector = (("app.kubernetes.io/instance", spec.name), ("app.kubernetes.io/name", spec.name))
+    labels = tuple(sorted({
+        *selector,
+        ("app.kubernetes.io/component", "model-server"),
+        ("app.kubernetes.io/managed-by", "nbship"),
+        ("app.kubernetes.io/part-of", spec.name),
+        ("app.kubernetes.io/version", spec.version),
+    }))
+    entries = _config_entries(spec)
+    secrets = tuple(SecretEnv(s.env, s.secret, s.key, s.optional) for s in sorted(config.secrets, key=lambda s: s.env))
+    implicit = tuple(sorted({k for k, _ in spec.settings} | ALWAYS_SET))
+    sources = {e.key for e in entries} | {s.name for s in secrets} | set(implicit)
+    gpu = None
+    if config.gpu is not None:
+        gpu = GpuContext(
+            config.gpu.resource,
+            config.gpu.count,
+            tuple(sorted(config.gpu.node_selector.items())),
+            tuple(TolerationContext(t.key, t.operator, t.value, t.effect) for t in config.gpu.tolerations),
+        )
+    scale = config.autoscaling
+    scaling = ScalingContext(
+        hpa=scale.enabled and not scale.keda,
+        keda=scale.enabled and scale.keda,
+        min_replicas=scale.min_replicas,
+        max_replicas=scale.max_replicas,
+        cpu_utilization=scale.cpu_utilization,
+        memory_utilization=scale.memory_utilization,
+        in_flight_target=scale.in_flight_target,
+    )
+    policy = config.network_policy
+    ingress = config.ingress
+    return ManifestContext(
+        name=spec.name,
+        version=spec.version,
+        nbship_version=spec.nbship_version,
+        notebook=spec.notebook_file,
+        labels=labels,
+        selector=selector,
+        config_map=f"{spec.name}-config",
+        image=image_pin(spec, build),
+        port=config.port,
+        port_name=PORT_NAME,
+        container=CONTAINER,
+        uid=UID,
+        requests=(("cpu", config.resources.requests.cpu), ("memory", config.resources.requests.memory)),
+        limits=(("cpu", config.resources.limits.cpu), ("memory", config.resources.limits.memory)),
+        gpu=gpu,
+        config_entries=entries,
+        secret_env=secrets,
+        implicit_env=implicit,
+        defaulted_env=tuple(sorted({r.name for r in spec.env_reads if r.has_default and r.name not in sources})),
+        startup=startup,
+        startup_probe=Probe(READINESS_PATH, STARTUP_PERIOD_SECONDS, 2, startup.failure_threshold),
+        readiness_probe=Probe(READINESS_PATH, 5, 2, 2),
+        liveness_probe=Probe(LIVENESS_PATH, 10, 3, 3),
+        metrics_path=METRICS_PATH,
+        prestop_seconds=PRESTOP_SECONDS,
+        termination_grace_seconds=PRESTOP_SECONDS + config.timeouts.shutdown_grace_seconds,
+        # The deadline must outlast a pod's start-up, or a slow but healthy model would count as a failed rollout.
+        progress_deadline_seconds=max(600, startup.seconds + 120),
+        replicas=None if scale.enabled else config.replicas,
+        scaling=scaling,
+        writable_dirs=_writable_dirs(spec),
+        allow_namespaces=tuple(sorted(policy.allow_namespaces)) if policy.enabled else None,
+        ingress=IngressContext(ingress.host, ingress.class_name, ingress.tls_secret) if ingress.enabled else None,
+    )
+
+
+def overlay_context(ctx: ManifestContext, name: str, replicas: int) -> OverlayContext:
+    """Staging runs one pod (autoscaling up to two); production runs what the config says."""
+    if name == "staging":
+        return OverlayContext(name, f"{ctx.name}-staging", 1, 1, min(2, ctx.scaling.max_replicas))
+    return OverlayContext(name, ctx.name, replicas, ctx.scaling.min_replicas, ctx.scaling.max_replicas)
+
+
+def env_findings(spec: ProjectSpec) -> list[Finding]:
+    """What ``render_manifests`` would refuse about environment variables, for ``nbship check`` to report.
+
+    Raises:
+        ConfigError: as ``build_context``.
+    """
+    from nbship.render.checks import env_source_findings
+
+    return env_source_findings(spec.env_reads, build_context(spec), spec.notebook_file)
+
+
+def render_manifests(spec: ProjectSpec, build: BuildRecord | None = None) -> dict[str, str]:
+    """The files of ``k8s/`` (paths relative to the build context), checked against each other.
+
+    Raises:
+        CheckFailedError: an environment variable the code reads has no source (named by cell and line).
+        ConfigError: as ``build_context``.
+        ManifestCheckError: the rendered objects disagree with each other (a bug in a template, exit 70).
+    """
+    from nbship.render.checks import check_env_sources, check_manifests
+    from nbship.render.templates import environment
+
+    ctx = build_context(spec, build)
+    check_env_sources(spec.env_reads, ctx, spec.notebook_file)
+    env = environment()
+    files: dict[str, str] = {}
+    base = ["serviceaccount", "deployment", "service", "pdb"]
+    base += ["hpa"] if ctx.scaling.hpa else []
+    base += ["scaledobject"] if ctx.scaling.keda else []
+    base += ["networkpolicy"] if ctx.allow_namespaces is not None else []
+    base += ["ingress"] if ctx.ingress is not None else []
+    for name in base:
+        files[f"k8s/base/{name}.yaml"] = env.get_template(f"k8s/base/{name}.yaml.jinja").render(ctx=ctx)
+    files["k8s/base/kustomization.yaml"] = env.get_template("k8s/base/kustomization.yaml.jinja").render(
+        ctx=ctx, resources=[f"{name}.yaml" for name in base]
+    )
+    for overlay in OVERLAYS:
+        octx = overlay_context(ctx, overlay, spec.config.replicas)
+        files[f"k8s/overlays/{overlay}/kustomization.yaml"] = env.get_template(
+            "k8s/overlays/kustomization.yaml.jinja"
+        ).render(ctx=ctx, overlay=octx)
+    check_manifests(files, ctx)
+    return files

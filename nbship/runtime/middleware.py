@@ -1,0 +1,159 @@
+"""The per-request envelope, as one pure ASGI middleware: request id, version header, body limit, metrics, log.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) because it runs on every request: it wraps ``send`` to add headers and
+read the status, and buffers request bodies itself so that a body over ``max_body_bytes`` is refused with 413
+before anything parses it — by ``Content-Length`` when declared, by counting the bytes when streamed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .logs import ACCESS, SERVICE
+from .metrics import Metrics
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID = "nbship.request_id"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_PAYLOAD_LOG_LIMIT = 65536
+access_log = logging.getLogger(ACCESS)
+service_log = logging.getLogger(SERVICE)
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> tuple[str, bytes]:
+    for name, value in headers:
+        if name == b"x-request-id":
+            # echo a sane client id; anything else (too long, not printable ASCII) is replaced
+            if 0 < len(value) <= 128 and all(33 <= c < 127 for c in value):
+                return value.decode("ascii"), value
+            break
+    generated = uuid.uuid4().hex
+    return generated, generated.encode("ascii")
+
+
+class ServiceMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, version: str, max_body_bytes: int, log_payloads: bool,
+        route_of: Callable[[Scope], str],
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.version = version
+        self.version_header = version.encode("latin-1", "replace")
+        self.max_body_bytes = max_body_bytes
+        self.log_payloads = log_payloads
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id, request_id_header = _request_id(scope["headers"])
+        scope[REQUEST_ID] = request_id
+        extra_headers = [(b"x-request-id", request_id_header), (b"x-model-version", self.version_header)]
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
+            await send(message)
+
+        metrics = self.metrics
+        metrics.in_flight += 1
+        body = b""
+        try:
+            if scope["method"] in BODY_METHODS:
+                buffered = await self._read_body(scope, receive)
+                if buffered is None:
+                    await _answer(send_with_headers, 413, {
+                        "detail": f"request body larger than {self.max_body_bytes} bytes",
+                        "request_id": request_id,
+                    }, close=True)
+                    return
+                body = buffered
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            service_log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+            if status == 0:
+                await _answer(send_with_headers, 500, {"detail": "internal error", "request_id": request_id})
+            else:
+                raise
+        finally:
+            metrics.in_flight -= 1
+            seconds = time.perf_counter() - started
+            route = self.route_of(scope)
+            metrics.observe(scope["method"], route, status, seconds)
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "route": route,
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": round(seconds * 1000, 3),
+                "model_version": self.version,
+            }
+            if self.log_payloads and body:
+                fields["payload"] = body[:_PAYLOAD_LOG_LIMIT].decode("utf-8", "replace")
+            access_log.info("request", extra={"fields": fields})
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it is known to exceed the limit."""
+        limit = self.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > limit:
+                        return None
+                except ValueError:
+                    pass  # the server rejects a malformed length before we get here
+                break
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # client went away; the app sees an empty body and the answer goes nowhere
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # later calls wait for the disconnect, as the server's receive does
+
+    return replay
+
+
+async def _answer(send: Send, status: int, document: dict[str, Any], *, close: bool = False) -> None:
+    content = json.dumps(document).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))  # the unread rest of the body cannot be reused as a request
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})

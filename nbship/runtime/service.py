@@ -1,0 +1,198 @@
+"""The serving core behind every route: start-up (load + warm-up), readiness, and predictions with their errors.
+
+Routes (``app.py``, ``kserve.py``) only translate HTTP to these calls; every outcome other than a result is a
+``Refusal`` carrying the HTTP status, so ``/predict``, ``/predict/batch`` and the V2 ``infer`` endpoint fail alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .executor import Overloaded, PredictionPool, PredictionTimeout
+from .logs import SERVICE
+from .metrics import Metrics
+from .pipeline import Pipeline, load_pipeline, to_jsonable
+from .provenance import CellLocator, summary
+from .schema import PayloadError, RequestSchema, build_schema, declared_model
+
+log = logging.getLogger(SERVICE)
+
+
+class Refusal(Exception):
+    """A request answered with an error status instead of a prediction."""
+
+    def __init__(self, status: int, detail: Any, *, retry_after: int | None = None) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    max_concurrency: int = 4
+    queue_size: int = 16
+    predict_timeout_seconds: float = 30.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    log_payloads: bool = False
+    shutdown_grace_seconds: float = 30.0
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> ServiceSettings:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in manifest.get("service", {}).items() if k in known})
+
+
+@dataclass
+class Service:
+    root: Path
+    manifest: dict[str, Any]
+    settings: ServiceSettings
+    metrics: Metrics
+    pool: PredictionPool
+    locator: CellLocator
+    pipeline: Pipeline | None = None
+    schema: RequestSchema | None = None
+    ready: bool = False
+    draining: bool = False
+    lock_sha256: str | None = field(default=None)
+
+    @classmethod
+    def create(cls, root: Path, manifest: dict[str, Any]) -> Service:
+        settings = ServiceSettings.from_manifest(manifest)
+        metrics = Metrics(manifest["name"], manifest["version"])
+        pool = PredictionPool(settings.max_concurrency, settings.queue_size)
+        service = cls(root, manifest, settings, metrics, pool, CellLocator(root, manifest))
+        metrics.add_gauge("nbship_ready", "1 when loaded, warmed up and not shutting down.", lambda: int(service.ready))
+        metrics.add_gauge("nbship_predictions_running", "Worker threads busy (timed-out ones included).",
+                          lambda: pool.busy)
+        metrics.add_gauge("nbship_predictions_queued", "Predictions waiting for a worker.", lambda: pool.waiting)
+        return service
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def example_request(self) -> Any:
+        example = self.manifest.get("example") or {}
+        return example.get("request")
+
+    def start(self) -> None:
+        """Run the load cells once, then one warm-up prediction on the example; then the service is ready.
+
+        Raises:
+            Exception: whatever start-up raised, after logging it with its notebook cell and line.
+        """
+        stage = "loading the model"
+        try:
+            self.pipeline = pipeline = load_pipeline(self.root)
+            self.metrics.load_seconds = pipeline.load_seconds
+            stages = self.manifest.get("stages", {})
+            first = [pipeline.preprocess] if stages.get("preprocess") else []
+            declared = declared_model([*first, pipeline.predict])
+            self.schema = schema = build_schema(declared, self.example_request, self.name)
+            warmup = 0.0
+            if self.example_request is not None:
+                stage = "the warm-up prediction on the notebook's example"
+                started = time.perf_counter()
+                pipeline(schema.parse_value(self.example_request))
+                warmup = self.metrics.warmup_seconds = time.perf_counter() - started
+        except Exception as e:
+            where = self.locator.locate(e.__traceback__)
+            log.error(
+                f"start-up failed during {stage}" + (f" at {where}" if where else "") + f": {summary(e)}",
+                exc_info=e, extra={"fields": {"event": "startup_failed", "where": where, "error": summary(e)}},
+            )
+            raise
+        self.ready = True
+        log.info(
+            f"{self.name} {self.version} ready: load cells {pipeline.load_seconds:.3f} s, warm-up {warmup:.3f} s",
+            extra={"fields": {"event": "ready", "load_seconds": pipeline.load_seconds, "warmup_seconds": warmup}},
+        )
+
+    def parse(self, body: bytes) -> Any:
+        """Raises: Refusal: 503 before start-up, 422 for a payload the schema refuses."""
+        if self.schema is None:
+            raise Refusal(503, "the model is not loaded yet", retry_after=1)
+        try:
+            return self.schema.parse(body)
+        except PayloadError as e:
+            raise Refusal(422, e.errors) from None
+
+    async def predict(self, payload: Any, request_id: str) -> bytes:
+        """The JSON bytes of the pipeline's answer for one validated payload.
+
+        Raises:
+            Refusal: 503 when overloaded, 504 past the deadline, 500 when the notebook code raised.
+        """
+        assert self.pipeline is not None
+        pipeline = self.pipeline
+
+        def run(value: Any) -> bytes:
+            return json.dumps(to_jsonable(pipeline(value)), allow_nan=False).encode()
+
+        try:
+            return await self._run(run, payload, 1, request_id)  # type: ignore[no-any-return]
+        except Refusal:
+            raise
+        except Exception as e:
+            self.report_failure(e, request_id)
+            raise Refusal(500, "the model raised an error; the service log has the details") from None
+
+    async def predict_many(self, payloads: list[Any], request_id: str) -> list[Any]:
+        """Per payload, the jsonable result or the exception it raised (one worker runs them in order).
+
+        Raises:
+            Refusal: 503 when overloaded, 504 past ``len(payloads)`` × the deadline.
+        """
+        assert self.pipeline is not None
+        pipeline = self.pipeline
+
+        def run(values: list[Any]) -> list[Any]:
+            results: list[Any] = []
+            for value in values:
+                try:
+                    result = to_jsonable(pipeline(value))
+                    json.dumps(result, allow_nan=False)
+                    results.append(result)
+                except Exception as e:  # one item's failure is that item's answer
+                    results.append(e)
+            return results
+
+        results: list[Any] = await self._run(run, payloads, max(len(payloads), 1), request_id)
+        for result in results:
+            if isinstance(result, Exception):
+                self.report_failure(result, request_id)
+        return results
+
+    async def _run(self, function: Any, argument: Any, predictions: int, request_id: str) -> Any:
+        timeout = self.settings.predict_timeout_seconds * predictions
+        try:
+            return await self.pool.run(function, argument, timeout)
+        except Overloaded:
+            raise Refusal(503, "too many requests in flight; retry shortly", retry_after=1) from None
+        except PredictionTimeout:
+            self.metrics.prediction_errors["timeout"] += 1
+            log.warning(f"prediction exceeded {timeout:g} s",
+                        extra={"fields": {"event": "timeout", "request_id": request_id}})
+            raise Refusal(504, f"the prediction did not finish within {timeout:g} s") from None
+
+    def report_failure(self, error: BaseException, request_id: str) -> None:
+        """Count a failed prediction and log it once, traceback included, located in the notebook."""
+        self.metrics.prediction_errors["exception"] += 1
+        where = self.locator.locate(error.__traceback__)
+        log.error(
+            "prediction failed" + (f" at {where}" if where else "") + f": {summary(error)}",
+            exc_info=error, extra={"fields": {"event": "prediction_failed", "request_id": request_id,
+                                              "where": where, "error": summary(error)}},
+        )

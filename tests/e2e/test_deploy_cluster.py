@@ -1,0 +1,372 @@
+"""``nbship deploy|status|rollback`` against a real Kubernetes API server, controller manager and kubelet.
+
+The image is a tiny stand-in built here with the docker SDK: a stdlib HTTP server answering the runtime's
+operational routes, run as the numeric user 10001 (building the real service image needs the image stage and
+PyPI). The manifests are nbship's own, rendered from a spec, in a namespace that enforces Pod Security
+``restricted``. Start the rig with ``bash ../shared/docker/up.sh && bash ../shared/k8s/up.sh``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbship.config import Config
+from nbship.render.k8s import render_manifests
+from nbship.spec import ProjectSpec
+
+pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
+
+KUBECONFIG = os.environ.get("KUBECONFIG", "/tmp/k8s/kubeconfig")
+K8S_BIN = "/opt/k8s-bin"
+REGISTRY = "localhost:5000"
+
+SERVER = r"""
+import json, os, signal, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+state = {"ready": True}
+VERSION = os.environ.get("TINY_VERSION", "?")
+class Handler(BaseHTTPRequestHandler):
+    def _send(self, code, doc):
+        body = json.dumps(doc).encode()
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        if self.path == "/readyz":
+            self._send(200 if state["ready"] else 503, {"status": "ready" if state["ready"] else "draining"})
+        elif self.path == "/healthz":
+            self._send(200, {"status": "alive"})
+        elif self.path == "/version":
+            self._send(200, {"version": VERSION, "param": os.environ.get("NBSHIP_PARAM_THRESHOLD")})
+        else:
+            self._send(404, {})
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("NBSHIP_PORT", "8080"))), Handler)
+def stop(*_):
+    state["ready"] = False
+    threading.Thread(target=server.shutdown).start()
+signal.signal(signal.SIGTERM, stop)
+print(json.dumps({"event": "ready", "uid": os.getuid()}), flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.fixture(autouse=True)
+def _commands_registered() -> None:
+    """Until nbship/cli/__init__.py registers them, add deploy, status and rollback to the app under test."""
+    from nbship.cli import app
+    from nbship.cli import deploy as commands
+
+    present = {c.name for c in app.registered_commands}
+    for name in ("deploy", "status", "rollback"):
+        if name not in present:
+            app.command(name, no_args_is_help=True)(getattr(commands, name))
+
+
+def _kubectl(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": KUBECONFIG, "PATH": f"{K8S_BIN}:{os.environ['PATH']}"}
+    return subprocess.run(
+        ["kubectl", *args], capture_output=True, text=True, env=env, check=check, input=input, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster_env() -> Iterator[None]:
+    if not Path(KUBECONFIG).is_file() or shutil.which("kubectl", path=K8S_BIN) is None:
+        pytest.skip("no cluster: bash ../shared/k8s/up.sh")
+    if _kubectl("get", "--raw", "/readyz", check=False).returncode != 0:
+        pytest.skip("the cluster does not answer: bash ../shared/k8s/up.sh")
+    saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "PATH")}
+    os.environ["KUBECONFIG"] = KUBECONFIG
+    os.environ["PATH"] = f"{K8S_BIN}:{os.environ['PATH']}"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _push(client: Any, folder: Path, ref: str, command: list[str]) -> str:
+    dockerfile = (
+        "FROM python:3.11-slim\nCOPY server.py /app/server.py\nWORKDIR /app\nUSER 10001:10001\n"
+        f"EXPOSE 8080\nCMD {json.dumps(command)}\n"
+    )
+    (folder / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    (folder / "server.py").write_text(SERVER, encoding="utf-8")
+    client.images.build(path=str(folder), tag=ref, rm=True)
+    digest = ""
+    for line in client.images.push(ref, stream=True, decode=True):
+        if "error" in line:
+            raise RuntimeError(line["error"])
+        digest = line.get("aux", {}).get("Digest", digest)
+    return f"{ref.rsplit(':', 1)[0]}@{digest}"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory, cluster_env: None) -> dict[str, str]:
+    """Pushed references: a good image (two versions) and one that crashes at start."""
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any engine problem means "not on this machine"
+        pytest.skip(f"no Docker engine: {e}")
+    refs = {}
+    for name, command in {
+        "good": ["python3", "/app/server.py"],
+        "crash": ["python3", "-c", "import sys; print('boom: the model file is missing', flush=True); sys.exit(3)"],
+    }.items():
+        folder = tmp_path_factory.mktemp(name)
+        refs[name] = _push(client, folder, f"{REGISTRY}/nbship-e2e/tiny:{name}", command)
+    return refs
+
+
+def _spec(config: dict[str, Any]) -> ProjectSpec:
+    from nbship.analysis import Parameter
+
+    return ProjectSpec(
+        name="tiny",
+        version="1.0.0",
+        package="tiny",
+        python_version="3.11",
+        notebook_file="tiny.ipynb",
+        notebook_path=Path("/nonexistent/tiny.ipynb"),
+        notebook_sha256="0" * 64,
+        modules=(),
+        parameters=(Parameter("threshold", 0.5, 2, 1),),
+        settings=(),
+        artifacts=(),
+        remote_artifacts=(),
+        example=None,
+        config=Config.model_validate(config),
+        nbship_version="0.0.0+test",
+    )
+
+
+@pytest.fixture
+def namespace(cluster_env: None) -> Iterator[str]:
+    name = f"nbship-e2e-{uuid.uuid4().hex[:6]}"
+    _kubectl("create", "namespace", name)
+    _kubectl(
+        "label",
+        "namespace",
+        name,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
+    yield name
+    _kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def context_dir(tmp_path: Path) -> Path:
+    # Two replicas, no autoscaler: rollouts here are judged by the Deployment alone (no metrics-server).
+    files = render_manifests(
+        _spec(
+            {
+                "name": "tiny",
+                "autoscaling": {"enabled": False},
+                "replicas": 2,
+                "timeouts": {"shutdown_grace_seconds": 5},
+            }
+        )
+    )
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def _answers(namespace: str) -> dict[str, Any]:
+    """GET /version through the Service's ClusterIP (reachable from the host on this rig)."""
+    service = json.loads(_kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
+    with urllib.request.urlopen(f"http://{service['spec']['clusterIP']}/version", timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
+def _image(namespace: str) -> str:
+    out = _kubectl(
+        "get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    )
+    return out.stdout
+
+
+def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_serving(
+    run_cli: Callable[..., tuple[int, str, str]], images: dict[str, str], namespace: str, context_dir: Path
+) -> None:
+    code, out, err = run_cli(
+        "deploy",
+        context_dir,
+        "--env",
+        "production",
+        "--namespace",
+        namespace,
+        "--image",
+        images["good"],
+        "--timeout",
+        "180",
+        "--output",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["ok"] and result["revision"] == 1 and result["namespace"] == namespace
+    assert _image(namespace) == images["good"]  # pinned by digest
+    assert "rollout: successfully rolled out" in err
+    ready = _kubectl("get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout
+    assert ready == "2"
+    assert _answers(namespace)["param"] == "0.5"  # the parameter arrived from the generated ConfigMap
+
+    # The same deploy again changes nothing: no new revision, no conflict with itself.
+    code, out, err = run_cli(
+        "deploy",
+        context_dir,
+        "--env",
+        "production",
+        "--namespace",
+        namespace,
+        "--image",
+        images["good"],
+        "--output",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["revision"] == 1
+
+    answered: list[bool] = []
+    stop = threading.Event()
+
+    def keep_asking() -> None:  # the old pods must answer throughout the failed rollout and its rollback
+        while not stop.is_set():
+            try:
+                answered.append(_answers(namespace)["param"] == "0.5")
+            except OSError:
+                answered.append(False)
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=keep_asking)
+    watcher.start()
+    started = time.monotonic()
+    try:
+        code, out, err = run_cli("deploy", context_dir, "--env", "production", "--namespace", namespace,
+                                 "--image", images["crash"], "--timeout", "240")
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(answered) > 10 and all(answered), answered
+    assert code == 5, err
+    assert "crash-looping" in err and "rolled back to revision 1" in err
+    assert "boom: the model file is missing" in err  # the crashed container's own log is shown
+    assert time.monotonic() - started < 200  # failed early, well before the progress deadline
+    assert _image(namespace) == images["good"]
+    assert _answers(namespace)["param"] == "0.5"  # the old pods kept serving throughout
+
+    # A tag that does not exist fails on the pull, and is rolled back too.
+    code, out, err = run_cli(
+        "deploy",
+        context_dir,
+        "--env",
+        "production",
+        "--namespace",
+        namespace,
+        "--image",
+        f"{REGISTRY}/nbship-e2e/tiny:no-such-tag",
+        "--timeout",
+        "240",
+        "--output",
+        "json",
+    )
+    assert code == 5, err
+    failure = json.loads(out)
+    assert failure["ok"] is False
+    assert "ImagePullBackOff" in failure["error"] or "ErrImagePull" in failure["error"], failure["error"]
+    assert failure["rolled_back_to"] is not None
+    assert _image(namespace) == images["good"]
+
+    # After nbship's own rollbacks a good deploy applies again without a field-manager conflict.
+    code, out, err = run_cli(
+        "deploy",
+        context_dir,
+        "--env",
+        "production",
+        "--namespace",
+        namespace,
+        "--image",
+        images["good"],
+        "--output",
+        "json",
+    )
+    assert code == 0, err
+
+
+def test_status_rollback_and_dry_run(
+    run_cli: Callable[..., tuple[int, str, str]], images: dict[str, str], namespace: str, context_dir: Path
+) -> None:
+    good, other = images["good"], images["good"].replace("@", ":good@")  # same digest, written differently
+    # The first deploy takes its image and the measured load time from the build record.
+    record = {"image": "unused:tag", "image_by_digest": good, "model_load_seconds": 20.0}
+    (context_dir / "nbship-build.json").write_text(json.dumps(record), encoding="utf-8")
+    code, _, err = run_cli("deploy", context_dir, "-n", namespace, "--timeout", "180")
+    assert code == 0, err
+    probe = "jsonpath={.spec.template.spec.containers[0].startupProbe}"
+    startup = json.loads(_kubectl("get", "deployment", "tiny", "-n", namespace, "-o", probe).stdout)
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 90  # 3 × 20 s + 30 s
+    assert _image(namespace) == good
+    assert run_cli("deploy", context_dir, "-n", namespace, "--image", other, "--timeout", "180")[0] == 0
+
+    code, out, err = run_cli("status", context_dir, "-n", namespace, "--output", "json")
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["revision"] == 2 and status["image"] == other, status
+    assert status["replicas"]["ready"] == 1 and status["hpa"] is None  # staging runs one pod
+
+    code, out, err = run_cli("rollback", context_dir, "-n", namespace, "--output", "json")
+    assert code == 0, err
+    assert json.loads(out)["image"] == good
+
+    code, out, err = run_cli("deploy", context_dir, "-n", namespace, "--image", other, "--dry-run")
+    assert code == 0, err
+    assert other in out and "+" in out  # the server-side diff shows the image change
+    assert _image(namespace) == good  # and nothing was applied
+
+    # --no-rollback leaves the failed revision in place; `nbship rollback` then restores the good one.
+    missing = f"{REGISTRY}/nbship-e2e/tiny:no-such-tag"
+    code, _, err = run_cli("deploy", context_dir, "-n", namespace, "--image", missing, "--no-rollback")
+    assert code == 5 and "not rolled back (--no-rollback)" in err
+    assert _image(namespace) == missing
+    code, out, err = run_cli("rollback", context_dir, "-n", namespace, "--output", "json")
+    assert code == 0, err
+    assert json.loads(out)["image"] == good
+
+
+def test_missing_namespace_and_no_cluster_are_clear_errors(
+    run_cli: Callable[..., tuple[int, str, str]],
+    context_dir: Path,
+    cluster_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    code, _, err = run_cli("deploy", context_dir, "-n", "nbship-no-such-ns", "--image", "x/y:1")
+    assert code == 5 and "namespace nbship-no-such-ns does not exist" in err
+
+    broken = tmp_path / "kubeconfig"
+    broken.write_text(
+        re.sub(r"server: .*", "server: https://127.0.0.1:1", Path(KUBECONFIG).read_text()), encoding="utf-8"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(broken))
+    code, _, err = run_cli("deploy", context_dir, "--image", "x/y:1")
+    assert code == 3 and "no Kubernetes cluster reachable" in err
