@@ -32,8 +32,20 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    ci: bool = typer.Option(
+        False,
+        "--ci",
+        help="CI mode (also when CI=true): no prompts or animations, --frozen lock, colour only if FORCE_COLOR.",
+    ),
 ) -> None:
-    """Take a Jupyter notebook to a production model service on Kubernetes."""
+    """Take a Jupyter notebook to a production model service on Kubernetes.
+
+    Example: nbship check churn.ipynb && nbship build churn.ipynb --push --repository registry.example.com/ml/churn
+    """
+    if ci:
+        from nbship.cli._console import set_ci
+
+        set_ci()
 
 
 def _register() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -14,12 +15,34 @@ if TYPE_CHECKING:
     from nbship.errors import Finding, NbshipError
 
 
+_ci_flag = False
+
+
+def set_ci() -> None:
+    """``--ci``: behave as under a CI runner even without ``CI=true``."""
+    global _ci_flag
+    _ci_flag = True
+    console.cache_clear()
+
+
+def ci_mode() -> bool:
+    return _ci_flag or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def ci_default(frozen: bool | None) -> bool:
+    """``--frozen``/``--no-frozen`` as given, else frozen in CI: CI checks the committed lock, never resolves."""
+    return ci_mode() if frozen is None else frozen
+
+
 @lru_cache(maxsize=1)
 def console() -> Console:
+    """stderr; in CI no animations (plain lines) and colour only when asked (FORCE_COLOR)."""
     from rich.console import Console
 
-    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    return Console(stderr=True, highlight=False, no_color=ci or "NO_COLOR" in os.environ)
+    if ci_mode():
+        forced = "FORCE_COLOR" in os.environ
+        return Console(stderr=True, highlight=False, force_terminal=forced, no_color=not forced)
+    return Console(stderr=True, highlight=False, no_color="NO_COLOR" in os.environ)
 
 
 def report_error(error: NbshipError) -> None:

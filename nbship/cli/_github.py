@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
 from nbship.errors import Finding
 
@@ -71,3 +72,27 @@ def append_summary(markdown: str) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(markdown.rstrip("\n") + "\n")
+
+
+def build_summary(record: dict[str, Any]) -> str:
+    """The step summary of ``nbship build``: image, digest, smoke test, sizes."""
+    smoke: dict[str, Any] = record.get("smoke") or {}
+    sizes: dict[str, Any] = record.get("sizes") or {}
+    rows = [
+        ("image", f"`{record.get('image')}`"),
+        ("digest", f"`{record.get('digest')}`" if record.get("digest") else "not pushed"),
+        ("reused", "yes" if record.get("reused") else "no"),
+        ("smoke test", ("passed" if smoke.get("passed") else "failed") if smoke else "skipped"),
+        ("model load", f"{record.get('model_load_seconds')} s" if record.get("model_load_seconds") else "-"),
+        ("image size", f"{int(sizes.get('image_bytes') or 0) / 2**20:.1f} MiB"),
+    ]
+    return "### nbship build\n\n| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+
+
+def deploy_summary(result: dict[str, Any], ok: bool) -> str:
+    """The step summary of ``nbship deploy``."""
+    if not ok:
+        return (f"### nbship deploy failed\n\n{result.get('error')}\n\n"
+                f"Rolled back to revision {result.get('rolled_back_to')}.\n")
+    return (f"### nbship deploy\n\n`{result.get('image')}` → deployment/{result.get('deployment')} in "
+            f"{result.get('namespace')}, revision {result.get('revision')} ({result.get('seconds')} s)\n")

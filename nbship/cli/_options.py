@@ -10,3 +10,10 @@ ConfigOption = typer.Option(
 OutputOption = typer.Option(
     "text", "--output", help="text, or json: one JSON document on stdout.", case_sensitive=False
 )
+
+FrozenOption = typer.Option(
+    None,
+    "--frozen/--no-frozen",
+    help="Fail when requirements.lock is missing or stale instead of resolving (default: on in CI).",
+    show_default=False,
+)

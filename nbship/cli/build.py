@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from nbship.cli._options import ConfigOption, OutputOption
+from nbship.cli._options import ConfigOption, FrozenOption, OutputOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,7 +21,7 @@ def build(
     ),
     out: Path = typer.Option(Path("build"), "--out", "-o", help="Where to render the build context."),
     config: Path | None = ConfigOption,
-    frozen: bool = typer.Option(False, "--frozen", help="Fail when requirements.lock is missing or stale; for CI."),
+    frozen: bool | None = FrozenOption,
     tag: list[str] | None = typer.Option(
         None, "--tag", "-t", help="Another tag (repeatable); the content tag is always there.", show_default=False
     ),
@@ -33,7 +33,10 @@ def build(
     ),
     push: bool = typer.Option(False, "--push", help="Push every tag, with your Docker config's credentials."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip running the image on the notebook's example."),
-    record: Path = typer.Option(Path("nbship-build.json"), "--record", help="Where to write the build record."),
+    record: Path | None = typer.Option(
+        None, "--record", help="Where to write the build record (default: nbship-build.json in the build context).",
+        show_default=False,
+    ),
     output: str = OutputOption,
 ) -> None:
     """Build the notebook's image through the Docker engine, smoke-test it, and push it with --push.
@@ -41,7 +44,8 @@ def build(
     Example: nbship build examples/notebooks/tabular-churn/churn.ipynb --push --repository 127.0.0.1:5000/churn
     """
     from nbship.build import BuildOptions, build_context, build_labels, build_notebook, write_build_record
-    from nbship.cli._console import console, print_json
+    from nbship.cli._console import ci_default, console, print_json
+    from nbship.cli._github import append_summary, build_summary
     from nbship.deps import pip_settings
     from nbship.image_docker import connect
 
@@ -61,8 +65,14 @@ def build(
                 builder, notebook, options, display.progress, pip=lambda: pip_settings().for_builder()
             )
         else:
-            result = build_notebook(builder, notebook, out, options, display.progress, config=config, frozen=frozen)
+            result = build_notebook(
+                builder, notebook, out, options, display.progress, config=config, frozen=ci_default(frozen)
+            )
+    from nbship.image import RECORD_FILE
+
+    record = record or (notebook if notebook.is_dir() else out) / RECORD_FILE
     write_build_record(record, result)
+    append_summary(build_summary(result.as_json()))
     if output == "json":
         print_json(result.as_json())
         return

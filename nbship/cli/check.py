@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ from nbship.cli._options import ConfigOption, OutputOption
 
 def check(
     notebook: Path = typer.Argument(..., help="The notebook to check.", show_default=False),
-    config: Optional[Path] = ConfigOption,
+    config: Path | None = ConfigOption,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the parity run of the example."),
     output: str = OutputOption,
 ) -> None:

@@ -66,6 +66,7 @@ def deploy(
     Example: nbship deploy build/churn --env staging
     """
     from nbship.cli._console import console, print_json
+    from nbship.cli._github import append_summary, deploy_summary
     from nbship.deploy import RolloutFailedError, Target, read_build_record
     from nbship.deploy import deploy as run_deploy
 
@@ -80,10 +81,13 @@ def deploy(
                             force_conflicts=force_conflicts, timeout=timeout, on_progress=_progress)
     except RolloutFailedError as e:
         console().print(e.diagnostics, markup=False, soft_wrap=True)
+        append_summary(deploy_summary({"error": e.message, "rolled_back_to": e.rolled_back_to}, ok=False))
         if output == "json":
             print_json({"ok": False, "error": e.message, "rolled_back_to": e.rolled_back_to,
                         "diagnostics": e.diagnostics})
         raise
+    if not dry_run:
+        append_summary(deploy_summary(result.as_json(), ok=True))
     if output == "json":
         print_json({"ok": True, **result.as_json()})
     elif dry_run:
@@ -114,7 +118,10 @@ def status(
     kube_context: str | None = KubeContextOption,
     output: str = OutputOption,
 ) -> None:
-    """Show the deployed revision, image, ready replicas and the autoscaler's state."""
+    """Show the deployed revision, image, ready replicas and the autoscaler's state.
+
+    Example: nbship status build/churn --env production --output json
+    """
     from nbship.deploy import Target, rollout_status
 
     client = _connect(kube_context)
@@ -130,7 +137,10 @@ def rollback(
     timeout: float = TimeoutOption,
     output: str = OutputOption,
 ) -> None:
-    """Go back one revision and wait until it is available."""
+    """Go back one revision and wait until it is available.
+
+    Example: nbship rollback build/churn --env staging
+    """
     from nbship.deploy import Target
     from nbship.deploy import rollback as run_rollback
 

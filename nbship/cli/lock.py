@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from nbship.cli._options import ConfigOption, OutputOption
+from nbship.cli._options import ConfigOption, FrozenOption, OutputOption
 
 
 def lock(
@@ -25,16 +25,14 @@ def lock(
     upgrade_package: list[str] | None = typer.Option(
         None, "--upgrade-package", "-P", help="Upgrade only this package (repeatable).", show_default=False
     ),
-    frozen: bool = typer.Option(
-        False, "--frozen", help="Fail (exit 1) when the lock is missing or stale instead of resolving; for CI."
-    ),
+    frozen: bool | None = FrozenOption,
     output: str = OutputOption,
 ) -> None:
     """Lock the notebook's dependencies into requirements.lock beside it; re-resolves only when an input changed.
 
     Example: nbship lock examples/notebooks/tabular-churn/churn.ipynb --frozen
     """
-    from nbship.cli._console import console, print_json
+    from nbship.cli._console import ci_default, console, print_json
     from nbship.deps import ensure_lock
     from nbship.deps.request import lock_request
     from nbship.errors import UsageError
@@ -45,7 +43,7 @@ def lock(
         raise UsageError(f"--platform must be linux/amd64 or linux/arm64 (got {platform!r})")
     request = lock_request(
         notebook, config_path=config, resolver=resolver, python=python, platform=platform,  # type: ignore[arg-type]
-        frozen=frozen, upgrade=upgrade, upgrade_packages=upgrade_package or (),
+        frozen=ci_default(frozen), upgrade=upgrade, upgrade_packages=upgrade_package or (),
     )
     result = ensure_lock(request)
     if output == "json":

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from nbship.cli._options import ConfigOption
+from nbship.cli._options import ConfigOption, FrozenOption
 
 
 def render(
     notebook: Path = typer.Argument(..., help="The notebook to render.", show_default=False),
     out: Path = typer.Option(Path("build"), "--out", "-o", help="The build context directory to write."),
-    config: Optional[Path] = ConfigOption,
+    config: Path | None = ConfigOption,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the parity run of the example."),
-    frozen: bool = typer.Option(False, "--frozen", help="Fail when requirements.lock is missing or stale; for CI."),
+    frozen: bool | None = FrozenOption,
 ) -> None:
     """Check a notebook, lock its dependencies and write its build context (package, service, lock, Dockerfile).
 
     Example: nbship render examples/notebooks/tabular-churn/churn.ipynb --out build/churn
     """
-    from nbship.cli._console import console, report_findings
+    from nbship.cli._console import ci_default, console, report_findings
     from nbship.render import render_project
 
-    result = render_project(notebook, out, config=config, verify=not no_verify, frozen=frozen)
+    result = render_project(notebook, out, config=config, verify=not no_verify, frozen=ci_default(frozen))
     report_findings(result.findings)
     console().print(f"wrote {result.out} (package {result.spec.package})", markup=False)

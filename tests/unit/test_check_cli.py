@@ -121,3 +121,17 @@ def test_on_github_actions_findings_become_annotations_on_the_notebook_file(
     line = int(error.split("line=")[1].split(",")[0])
     assert "return y" in file_lines[line - 1]  # points at the notebook file's own line for cell 2, line 4
     assert f"file={path.as_posix()}" in error and "predict uses 'y'" in error
+
+
+def test_in_ci_the_lock_is_frozen_by_default(tmp_path: Path, run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.conftest import EXAMPLES
+
+    shutil.copytree(EXAMPLES / "text-sentiment", tmp_path / "nb")
+    notebook = tmp_path / "nb" / "sentiment.ipynb"
+    (tmp_path / "nb" / "requirements.lock").unlink()
+    monkeypatch.setenv("CI", "true")
+    code_, out, err = run_cli("render", notebook, "--out", tmp_path / "ctx")
+    assert code_ == 1 and "requirements.lock is missing (--frozen)" in err and out == ""
+    assert not (tmp_path / "ctx").exists() and not (tmp_path / "nb" / "requirements.lock").exists()

@@ -24,3 +24,15 @@ def test_version_and_help() -> None:
     assert done.returncode == 0 and done.stdout.startswith("nbship ")
     done = subprocess.run([sys.executable, "-m", "nbship", "check", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "Example: nbship check" in done.stdout
+
+
+def test_every_command_has_an_example_in_its_help() -> None:
+    import typer.main
+
+    from nbship.cli import app
+
+    group = typer.main.get_command(app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"init", "check", "lock", "render", "serve", "build", "deploy", "status", "rollback"} <= set(names)
+    for name in names:
+        assert "Example: nbship " + name in (group.commands[name].help or ""), name  # type: ignore[attr-defined]
