@@ -12,9 +12,10 @@ import ast
 import builtins
 import difflib
 import symtable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from nbship.errors import Finding, Location
 from nbship.extract import CleanCell, ServiceCode
@@ -31,6 +32,7 @@ ROLE_MODULE: Mapping[Role, str] = {
 }
 MODULE_ORDER: tuple[str, ...] = ("parameters", "shared", "loading", "preprocessing", "inference", "postprocessing")
 STAGE_FUNCTIONS: Mapping[Role, str] = {"preprocess": "preprocess", "predict": "predict", "postprocess": "postprocess"}
+_ARGUMENT_NAMES: Mapping[Role, str] = {"preprocess": "payload", "predict": "inputs", "postprocess": "prediction"}
 PARAMETER_ENV_PREFIX = "NBSHIP_PARAM_"
 # get_ipython: only left in code whose magic was already refused, so it is not reported a second time
 _BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__package__", "get_ipython"}
@@ -100,7 +102,9 @@ class _Collector:
         self.notebook = notebook
         self.findings: list[Finding] = []
 
-    def add(self, severity: str, code: str, message: str, cell: int | None, line: int | None, hint: str | None = None) -> None:
+    def add(
+        self, severity: str, code: str, message: str, cell: int | None, line: int | None, hint: str | None = None
+    ) -> None:
         location = Location(self.notebook.name, cell, line)
         self.findings.append(Finding(severity, code, message, location, hint))  # type: ignore[arg-type]
 
@@ -221,7 +225,7 @@ def _check_stage_functions(
         if tagged and not in_role:
             out.add("error", "stage-missing",
                     f"a cell tagged nbship:{role} must define {function}(...)", tagged[0].cell.number, None,
-                    f"Define `def {function}({'inputs' if role == 'predict' else 'payload' if role == 'preprocess' else 'prediction'}):` in it.")
+                    f"Define `def {function}({_ARGUMENT_NAMES[role]}):` in it.")
         if role == "predict" and not tagged and not elsewhere:
             hint = "Define `def predict(inputs):` in a cell and tag it nbship:predict."
             untagged = _untagged_definition(notebook, "predict")

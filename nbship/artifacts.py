@@ -142,10 +142,10 @@ def find_artifacts(
         relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
         found.setdefault(relative, _describe(base, relative, None))
     remote_dirs = {PurePosixPath(r.path).parent for r in remote}
-    for artifact in found.values():
-        if any(PurePosixPath(artifact.path).is_relative_to(d) for d in remote_dirs if d != PurePosixPath(".")):
-            problem(f"artifacts: {artifact.path} shares a folder with a remote artifact; that folder is mounted "
-                    "empty and writable in the pod, which would hide it", artifact.cell, None,
+    for shipped in found.values():
+        if any(PurePosixPath(shipped.path).is_relative_to(d) for d in remote_dirs if d != PurePosixPath(".")):
+            problem(f"artifacts: {shipped.path} shares a folder with a remote artifact; that folder is mounted "
+                    "empty and writable in the pod, which would hide it", shipped.cell, None,
                     "Keep remote artifacts in a folder of their own.")
     if PurePosixPath(".") in remote_dirs:
         problem("artifacts: a remote artifact must be in a sub-folder (weights/model.bin), which is mounted writable",

@@ -33,5 +33,7 @@ def same_response(expected: Any, actual: Any, rel_tol: float = 1e-6, path: str =
     if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
         if len(expected) != len(actual):
             return [f"{path}: expected {len(expected)} items, got {len(actual)}"]
-        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in same_response(e, a, rel_tol, f"{path}[{i}]")]
+        return [
+            d for i, (e, a) in enumerate(zip(expected, actual)) for d in same_response(e, a, rel_tol, f"{path}[{i}]")
+        ]
     return [] if expected == actual else [f"{path}: expected {expected!r}, got {actual!r}"]

@@ -17,9 +17,10 @@ Anything else is a bug in nbship (exit 70).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal, Sequence
+from typing import Literal
 
 
 class ExitCode(IntEnum):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Union
+from typing import Union
 
 from nbship.errors import UserError
 
-Content = Union[str, bytes, Path]  # a Path is copied from that file or folder
+Content = Union[str, bytes, Path]  # a Path is copied from that file or folder  # noqa: UP007 (a runtime alias)
 MARKER = "nbship.json"
 
 

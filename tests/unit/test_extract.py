@@ -76,7 +76,9 @@ def test_magics_whose_removal_changes_behaviour_are_errors_naming_the_cell(tmp_p
 
 
 def test_untagged_cells_are_not_judged(tmp_path: Path) -> None:
-    result = extract(tmp_path, code("%%bash\nls"), code("!ls\nx = (", None), code("def predict(x):\n    return x", "predict"))
+    result = extract(
+        tmp_path, code("%%bash\nls"), code("!ls\nx = (", None), code("def predict(x):\n    return x", "predict")
+    )
     assert not result.findings and [c.cell.number for c in result.cells] == [3]
 
 

@@ -22,7 +22,7 @@ def rendered_text(notebook: Path) -> dict[str, str]:
     spec = dataclasses.replace(result.spec, nbship_version="0.0.0+golden")
     lock = (notebook.parent / "requirements.lock").read_text()
     files = build_files(spec, lock)
-    return {name: content for name, content in files.items() if isinstance(content, str) and name != "requirements.lock"}
+    return {name: text for name, text in files.items() if isinstance(text, str) and name != "requirements.lock"}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])

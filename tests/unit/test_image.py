@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from nbship.build import BuildRecord, write_build_record
 from nbship.deps.pipconf import BuilderPipSettings
 from nbship.errors import ConfigError, EnvironmentMissingError, ExitCode, ImageError
-from nbship.build import BuildRecord, write_build_record
 from nbship.image import (
     PushProgress,
     RunLimits,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import joblib
 import pytest
@@ -29,8 +29,8 @@ def demo(tmp_path: Path, expected: dict[str, object] | None = None) -> Path:
         code("scratch = 1"),
         code("def preprocess(payload):\n    return np.array(payload['values']) * model['w']", "preprocess"),
         code("# nbship: predict\ndef predict(inputs):\n    return double(inputs).sum()"),
-        code("def postprocess(prediction):\n    return {'score': float(prediction), 'hot': bool(prediction > threshold)}",
-             "postprocess"),
+        code("def postprocess(prediction):\n"
+             "    return {'score': float(prediction), 'hot': bool(prediction > threshold)}", "postprocess"),
         code("example = {'values': [1.0, 2.5]}\npostprocess(predict(preprocess(example)))", "example",
              result=expected or {"score": 14.0, "hot": True}),
     )
@@ -49,7 +49,7 @@ def test_the_rendered_package_answers_like_the_notebook_with_parameter_overrides
     script = ("import json; from pathlib import Path; from nbship_runtime.pipeline import load_pipeline;"
               "p = load_pipeline(Path('.')); print(json.dumps(p({'values': [1.0, 0.0]})))")
     env = {"PYTHONPATH": str(out), "NBSHIP_PARAM_THRESHOLD": "4.5", "PATH": ""}
-    done = subprocess.run([sys.executable, "-c", script], cwd=out, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=out, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"score": 4.0, "hot": False}
 
