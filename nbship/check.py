@@ -165,7 +165,9 @@ def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> lis
     if spec.example is None:
         return []
     where = Location(spec.notebook_file, spec.example.cell, None)
-    staged = _stage_remote_artifacts(spec, root)
+    from nbship.render import stage_remote_copies
+
+    staged = stage_remote_copies(spec, root)
     try:
         done = _proc.run([sys.executable, "-m", "nbship_runtime.selftest"], cwd=root, timeout=timeout,
                          env=_clean_env(root))
@@ -203,23 +205,6 @@ def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> lis
         where, "The notebook's output may be stale (run it again and save), or the exported cells depend on "
                "state from untagged cells.",
     )]
-
-
-def _stage_remote_artifacts(spec: ProjectSpec, root: Path) -> list[Path]:
-    """Put the local copies of remote artifacts (already checked against their sha256) where the code opens them.
-
-    They are removed after the parity run: in the image, the runtime downloads them at start-up.
-    """
-    import shutil
-
-    staged = []
-    for remote in spec.remote_artifacts:
-        local, target = spec.source_dir / remote.path, root / remote.path
-        if local.is_file() and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(local, target)
-            staged.append(target)
-    return staged
 
 
 def _clean_env(root: Path) -> dict[str, str]:

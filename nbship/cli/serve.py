@@ -38,7 +38,7 @@ def serve(
 
     from nbship.cli._console import console, report_error, report_findings
     from nbship.errors import NbshipError, UserError
-    from nbship.render import render_project
+    from nbship.render import render_project, stage_remote_copies
 
     watched = [notebook, config or notebook.parent / "nbship.yaml"]
     with tempfile.TemporaryDirectory(prefix="nbship-serve-") as tmp:
@@ -47,7 +47,10 @@ def serve(
         def render() -> Path:
             nonlocal generation
             generation += 1  # a fresh directory each time: the running service keeps its files until replaced
-            result = render_project(notebook, Path(tmp) / f"context-{generation}", config=config, verify=verify)
+            # serving runs in this environment: no lock needed; local copies stand in for remote artifacts
+            result = render_project(notebook, Path(tmp) / f"context-{generation}", config=config, verify=verify,
+                                    lock=False)
+            stage_remote_copies(result.spec, result.out)
             report_findings(result.findings)
             return result.out
 

@@ -36,6 +36,24 @@ def writable_dirs(spec: ProjectSpec) -> list[str]:
     return sorted({PurePosixPath(r.path).parent.as_posix() for r in spec.remote_artifacts})
 
 
+def stage_remote_copies(spec: ProjectSpec, root: Path) -> list[Path]:
+    """Put the local copies of remote artifacts (checked against their sha256 by ``nbship check``) under ``root``.
+
+    For the runs on this machine (the parity check, ``nbship serve``); in the image the runtime downloads them.
+    Returns what it put there, for the caller to remove.
+    """
+    import shutil
+
+    staged = []
+    for remote in spec.remote_artifacts:
+        local, target = spec.source_dir / remote.path, root / remote.path
+        if local.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, target)
+            staged.append(target)
+    return staged
+
+
 def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
     server, timeouts = spec.config.server, spec.config.timeouts
     stages = {"preprocess": "preprocessing", "predict": "inference", "postprocess": "postprocessing"}

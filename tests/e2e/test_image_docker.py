@@ -11,6 +11,7 @@ import json
 import shutil
 import tarfile
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -146,7 +147,8 @@ def test_code_only_change_reuses_dependency_and_artifact_layers(
     changed = tmp_path / "ctx"
     shutil.copytree(context, changed)
     module = changed / "tiny" / "postprocessing.py"
-    module.write_text(module.read_text() + "# a one-line change\n")
+    # unique per run: an image of the same content left by an earlier run would be reused, not rebuilt
+    module.write_text(module.read_text() + f"# a one-line change {uuid.uuid4().hex}\n")
     lines: list[str] = []
     from nbship.build import BuildProgress
 
