@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from nbship.config import Artifact
 from nbship.errors import Finding, Location
 from nbship.extract import CleanCell
+from nbship.runtime.artifacts import file_sha256  # the runtime verifies downloads with the same function
 
 ARTIFACT_SUFFIXES = frozenset(
     ".joblib .pkl .pickle .pt .pth .onnx .h5 .hdf5 .keras .json .csv .tsv .parquet .feather .npy .npz .bin "
@@ -40,14 +41,6 @@ class RemoteArtifact:
     path: str
     uri: str
     sha256: str
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_files(root: Path) -> list[Path]:

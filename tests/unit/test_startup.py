@@ -37,3 +37,15 @@ def test_every_command_has_an_example_in_its_help() -> None:
     assert {"init", "check", "lock", "render", "serve", "build", "deploy", "status", "rollback"} <= set(names)
     for name in names:
         assert "Example: nbship " + name in (group.commands[name].help or ""), name  # type: ignore[attr-defined]
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    import re
+
+    from nbship.errors import ExitCode
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
+    assert documented == {int(code) for code in ExitCode}
