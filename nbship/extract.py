@@ -126,11 +126,11 @@ class _Transformer:
             return result
         lines = source.split("\n")
         for stmt in ast.walk(tree):
-            body = getattr(stmt, "body", None)
-            if not isinstance(body, list):
-                continue
-            for child in body:
-                self._statement(cell, child, lines, result, exported=exported, nested=stmt is not tree)
+            for block in ("body", "orelse", "finalbody"):
+                children = getattr(stmt, block, None)
+                if isinstance(children, list):
+                    for child in children:
+                        self._statement(cell, child, lines, result, exported=exported, nested=stmt is not tree)
         result.source = "\n".join(lines)
         try:
             result.tree = ast.parse(result.source)
@@ -148,7 +148,6 @@ class _Transformer:
         method, args = call
         first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
         indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
-        replacement: list[str] | None = [indent + "pass" if nested else ""]
         original = cell.source.split("\n")[first - 1].strip() if first <= cell.source.count("\n") + 1 else ""
         if isinstance(stmt, ast.Assign):
             replacement = self._refuse(cell, first, f"'{original}' captures a magic's or shell's output", result)
@@ -162,6 +161,8 @@ class _Transformer:
             replacement = self._refuse(cell, first, f"IPython call '{method}'", result)
         if replacement is None or not exported:
             return
+        if nested and replacement == [""]:
+            replacement = [indent + "pass"]  # a block may not be left empty
         if len(replacement) == 1 and last > first:
             replacement += [""] * (last - first)
         lines[first - 1 : last] = replacement

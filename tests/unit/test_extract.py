@@ -86,3 +86,11 @@ def test_imports_are_collected_by_top_level_module(tmp_path: Path) -> None:
     result = extract(tmp_path, code("import numpy as np\nfrom sklearn.linear_model import Ridge\n"
                                     "def f():\n    import pandas.io\n    from . import x", "setup"))
     assert [(i.module, i.line) for i in result.imports] == [("numpy", 1), ("sklearn", 2), ("pandas", 4)]
+
+
+def test_a_magic_removed_from_a_block_leaves_valid_python(tmp_path: Path) -> None:
+    result = extract(tmp_path, code("try:\n    %matplotlib inline\nexcept ImportError:\n    pass\nelse:\n"
+                                    "    %load_ext autoreload\nx = 1", "setup"))
+    (cell,) = result.cells
+    assert cell.tree is not None and not messages(result, "error")
+    assert cell.source.split("\n")[1] == "    pass" and cell.source.split("\n")[5] == "    pass"
