@@ -212,18 +212,23 @@ def deploy_layer(target: Target, image: ImageChoice) -> Iterator[Path]:
     }
     if target.namespace:
         layer["namespace"] = target.namespace
+    # the service reports the image it runs as on /version
+    ops: list[dict[str, Any]] = [
+        {"op": "add", "path": "/spec/template/spec/containers/0/env/-",
+         "value": {"name": "NBSHIP_IMAGE", "value": image.reference}},
+    ]
     annotations = deployment["metadata"].get("annotations", {})
     if annotations.get("nbship.io/startup-source") == "default" and image.load_seconds is not None:
         budget = startup_budget(None, image.load_seconds)
         period = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["periodSeconds"]
-        ops = [
+        ops += [
             {"op": "replace", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold",
              "value": math.ceil(budget.seconds / period)},
             {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-seconds", "value": str(budget.seconds)},
             {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-source", "value": "measured"},
         ]
-        layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
-                             "patch": yaml.safe_dump(ops, sort_keys=True)}]
+    layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
+                         "patch": yaml.safe_dump(ops, sort_keys=True)}]
     with tempfile.TemporaryDirectory(prefix="nbship-deploy-") as tmp:
         copy = Path(tmp) / "k8s"
         shutil.copytree(k8s, copy)

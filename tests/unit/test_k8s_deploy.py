@@ -56,7 +56,12 @@ def test_layer_pins_the_digest_and_sizes_a_default_startup_budget_from_the_load_
 def test_layer_leaves_a_configured_budget_alone_and_takes_a_tag(tmp_path: Path) -> None:
     layer = layer_of(tmp_path, ImageChoice("localhost:5000/churn:1.0.0-abc", 40.0),
                      {"timeouts": {"startup_seconds": 90}})
-    assert "patches" not in layer and "namespace" not in layer
+    import yaml
+
+    (patch,) = layer["patches"]
+    ops = yaml.safe_load(patch["patch"])
+    assert not any("startupProbe" in op["path"] for op in ops) and "namespace" not in layer
+    assert {"name": "NBSHIP_IMAGE", "value": "localhost:5000/churn:1.0.0-abc"} in [op.get("value") for op in ops]
     assert layer["images"][0] == {"name": "churn-model", "newName": "localhost:5000/churn", "newTag": "1.0.0-abc"}
 
 
