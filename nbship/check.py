@@ -137,15 +137,20 @@ def _env_findings(spec: ProjectSpec) -> list[Finding]:
     return env_findings(spec)
 
 
-def lock_findings(notebook: Path, spec: ProjectSpec, config_path: Path | None = None) -> list[Finding]:
+def lock_findings(result: CheckResult) -> list[Finding]:
     """Whether requirements.lock beside the notebook matches its inputs (a warning), or cannot be made (an error)."""
     from nbship.deps import LOCK_FILE, lock_status
-    from nbship.deps.request import lock_request
+    from nbship.deps.request import request_from
     from nbship.errors import LockError
 
+    spec = result.spec
+    if spec is None:
+        return []
+    notebook = spec.notebook_path
     where = Location(notebook.name)
     try:
-        status = lock_status(lock_request(notebook, config_path=config_path, python=spec.python_version))
+        request = request_from(notebook, result.code, spec.config, spec.artifacts, python_version=spec.python_version)
+        status = lock_status(request)
     except LockError as e:
         return [Finding("error", "lock", e.message, where, e.hint)]
     if status.state == "fresh":

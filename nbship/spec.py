@@ -65,6 +65,11 @@ def package_name(name: str, taken: set[str]) -> str:
     return package
 
 
+def image_python(config: Config, notebook_python: str | None) -> str:
+    """The image's Python: nbship.yaml, else the notebook's kernel, else the Python running nbship."""
+    return config.python or notebook_python or f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def build_spec(
     *,
     notebook_path: Path,
@@ -82,7 +87,7 @@ def build_spec(
     nbship_version: str = __version__,
 ) -> ProjectSpec:
     name = config.name or service_name(notebook_path)
-    python = config.python or notebook_python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = image_python(config, notebook_python)
     return ProjectSpec(
         name=name,
         version=config.version,

@@ -29,8 +29,7 @@ def check(
     from nbship.render.writer import write_tree
 
     result = inspect_notebook(notebook, config_path=config, verify=not no_verify)
-    if result.spec is not None:
-        result = result.with_findings(lock_findings(notebook, result.spec, config))
+    result = result.with_findings(lock_findings(result))
     if result.spec is not None and not no_verify:
         with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
             context = Path(tmp) / "context"

@@ -15,6 +15,7 @@ from nbship.deps import LockRequest
 from nbship.extract import ImportRef
 
 if TYPE_CHECKING:
+    from nbship.artifacts import ArtifactRef
     from nbship.config import Config
     from nbship.extract import ServiceCode
 
@@ -30,27 +31,49 @@ def lock_request(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
 ) -> LockRequest:
-    """Read the notebook and its config into a ``LockRequest``.
+    """Read the notebook and its config into a ``LockRequest`` (for ``nbship lock``, which runs no checks).
 
     Raises:
         NotebookError: the notebook cannot be read.
         ConfigError: nbship.yaml is invalid.
     """
+    from nbship.artifacts import find_artifacts
     from nbship.config import load_config
     from nbship.extract import extract_service
     from nbship.notebook import parse_notebook
+    from nbship.spec import image_python
 
     parsed = parse_notebook(notebook)
     config, _ = load_config(notebook, config_path)
     code = extract_service(parsed)
-    imports = (*code.imports, *_pickled_imports(notebook, code, config))
-    version = python or config.python or _minor(parsed.python_version) or f"{sys.version_info[0]}.{sys.version_info[1]}"
+    artifacts, _, _ = find_artifacts(notebook, code.cells, list(config.artifacts))
+    return request_from(
+        notebook, code, config, artifacts,
+        python_version=python or image_python(config, parsed.python_version),
+        resolver=resolver, platform=platform, frozen=frozen, upgrade=upgrade, upgrade_packages=upgrade_packages,
+    )
+
+
+def request_from(
+    notebook: Path,
+    code: ServiceCode,
+    config: Config,
+    artifacts: Sequence[ArtifactRef],
+    *,
+    python_version: str,
+    resolver: Literal["uv", "pip-tools"] | None = None,
+    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64",
+    frozen: bool = False,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+) -> LockRequest:
+    """The ``LockRequest`` of a notebook already read and checked (``render``, ``check``): nothing is read twice."""
     return LockRequest(
         notebook=notebook,
-        imports=imports,
+        imports=(*code.imports, *_pickled_imports(notebook, artifacts)),
         pip_requirements=code.pip_requirements,
         config_requirements=tuple(config.requirements),
-        python_version=version,
+        python_version=python_version,
         platform=platform,
         resolver=resolver or config.resolver,
         frozen=frozen,
@@ -59,24 +82,15 @@ def lock_request(
     )
 
 
-def _pickled_imports(notebook: Path, code: ServiceCode, config: Config) -> list[ImportRef]:
+def _pickled_imports(notebook: Path, artifacts: Sequence[ArtifactRef]) -> list[ImportRef]:
     """Modules the pickled artifacts need to load (scikit-learn for a saved estimator), when installed here."""
     import importlib.util
 
-    from nbship.artifacts import find_artifacts, pickled_modules
+    from nbship.artifacts import pickled_modules
 
-    artifacts, _, _ = find_artifacts(notebook, code.cells, list(config.artifacts))
     found = []
     for artifact in artifacts:
         for module in sorted(pickled_modules(notebook.parent / artifact.path)):
             if module not in sys.stdlib_module_names and importlib.util.find_spec(module) is not None:
                 found.append(ImportRef(module, artifact.cell or 0, 1))
     return found
-
-
-def _minor(version: str | None) -> str | None:
-    """``3.11.7`` → ``3.11``."""
-    if not version:
-        return None
-    parts = version.split()[0].split(".")
-    return ".".join(parts[:2]) if len(parts) >= 2 else None

@@ -143,10 +143,10 @@ def render_project(
     lockfile = None
     if lock:
         from nbship.deps import ensure_lock
-        from nbship.deps.request import lock_request
+        from nbship.deps.request import request_from
 
-        request = lock_request(notebook, config_path=config, python=spec.python_version, platform=platform,
-                               frozen=frozen)
+        request = request_from(notebook, result.code, spec.config, spec.artifacts,
+                               python_version=spec.python_version, platform=platform, frozen=frozen)
         lockfile = ensure_lock(request)
 
     def parity(tmp: Path) -> None:

@@ -208,20 +208,10 @@ def _image(namespace: str) -> str:
 def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_serving(
     run_cli: Callable[..., tuple[int, str, str]], images: dict[str, str], namespace: str, context_dir: Path
 ) -> None:
-    code, out, err = run_cli(
-        "deploy",
-        context_dir,
-        "--env",
-        "production",
-        "--namespace",
-        namespace,
-        "--image",
-        images["good"],
-        "--timeout",
-        "180",
-        "--output",
-        "json",
-    )
+    def deploy(image: str, *extra: str) -> tuple[int, str, str]:
+        return run_cli("deploy", context_dir, "--env", "production", "--namespace", namespace, "--image", image, *extra)
+
+    code, out, err = deploy(images["good"], "--timeout", "180", "--output", "json")
     assert code == 0, err
     result = json.loads(out)
     assert result["ok"] and result["revision"] == 1 and result["namespace"] == namespace
@@ -232,18 +222,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert _answers(namespace)["param"] == "0.5"  # the parameter arrived from the generated ConfigMap
 
     # The same deploy again changes nothing: no new revision, no conflict with itself.
-    code, out, err = run_cli(
-        "deploy",
-        context_dir,
-        "--env",
-        "production",
-        "--namespace",
-        namespace,
-        "--image",
-        images["good"],
-        "--output",
-        "json",
-    )
+    code, out, err = deploy(images["good"], "--output", "json")
     assert code == 0, err
     assert json.loads(out)["revision"] == 1
 
@@ -262,8 +241,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     watcher.start()
     started = time.monotonic()
     try:
-        code, out, err = run_cli("deploy", context_dir, "--env", "production", "--namespace", namespace,
-                                 "--image", images["crash"], "--timeout", "240")
+        code, out, err = deploy(images["crash"], "--timeout", "240")
     finally:
         stop.set()
         watcher.join()
@@ -276,20 +254,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert _answers(namespace)["param"] == "0.5"  # the old pods kept serving throughout
 
     # A tag that does not exist fails on the pull, and is rolled back too.
-    code, out, err = run_cli(
-        "deploy",
-        context_dir,
-        "--env",
-        "production",
-        "--namespace",
-        namespace,
-        "--image",
-        f"{REGISTRY}/nbship-e2e/tiny:no-such-tag",
-        "--timeout",
-        "240",
-        "--output",
-        "json",
-    )
+    code, out, err = deploy(f"{REGISTRY}/nbship-e2e/tiny:no-such-tag", "--timeout", "240", "--output", "json")
     assert code == 5, err
     failure = json.loads(out)
     assert failure["ok"] is False
@@ -298,18 +263,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert _image(namespace) == images["good"]
 
     # After nbship's own rollbacks a good deploy applies again without a field-manager conflict.
-    code, out, err = run_cli(
-        "deploy",
-        context_dir,
-        "--env",
-        "production",
-        "--namespace",
-        namespace,
-        "--image",
-        images["good"],
-        "--output",
-        "json",
-    )
+    code, out, err = deploy(images["good"], "--output", "json")
     assert code == 0, err
 
 
