@@ -137,6 +137,28 @@ def _env_findings(spec: ProjectSpec) -> list[Finding]:
     return env_findings(spec)
 
 
+def check_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
+    """Everything ``nbship check`` proves: the static checks, the lock's state and, with ``verify``, parity
+    on a throwaway render of the build context.
+
+    Raises:
+        NotebookError, ConfigError: as ``inspect_notebook``.
+    """
+    import tempfile
+
+    from nbship.render import build_files
+    from nbship.render.writer import write_tree
+
+    result = inspect_notebook(path, config_path=config_path, verify=verify)
+    result = result.with_findings(lock_findings(result))
+    if result.spec is not None and verify:
+        with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
+            context = Path(tmp) / "context"
+            write_tree(build_files(result.spec), context)
+            result = result.with_findings(verify_parity(result.spec, context))
+    return result
+
+
 def lock_findings(result: CheckResult) -> list[Finding]:
     """Whether requirements.lock beside the notebook matches its inputs (a warning), or cannot be made (an error)."""
     from nbship.deps import LOCK_FILE, lock_status

@@ -19,22 +19,12 @@ def check(
 
     Example: nbship check examples/notebooks/tabular-churn/churn.ipynb --output json
     """
-    import tempfile
-
-    from nbship.check import inspect_notebook, lock_findings, verify_parity
+    from nbship.check import check_notebook
     from nbship.cli._console import console, print_json, report_findings
     from nbship.cli._github import emit_annotations
     from nbship.errors import CheckFailedError
-    from nbship.render import build_files
-    from nbship.render.writer import write_tree
 
-    result = inspect_notebook(notebook, config_path=config, verify=not no_verify)
-    result = result.with_findings(lock_findings(result))
-    if result.spec is not None and not no_verify:
-        with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
-            context = Path(tmp) / "context"
-            write_tree(build_files(result.spec), context)
-            result = result.with_findings(verify_parity(result.spec, context))
+    result = check_notebook(notebook, config_path=config, verify=not no_verify)
     emit_annotations(result.findings, notebook, to_stderr=output == "json")
     if output == "json":
         print_json({
