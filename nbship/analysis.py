@@ -1,9 +1,11 @@
 """Stage 3: static analysis of the exported code → ``Analysis``: the module plan, parameters, example, findings.
 
 Names read and defined are computed with Python's own scoping rules (``symtable``), cell by cell, then resolved
-across the generated modules, which import in the order ``MODULE_ORDER``: a module may import names from an
-earlier module only, so a use of a later module's name is reported where it is, as is a name defined only in an
-untagged (exploration) cell, with the tag that would fix it.
+across the generated modules, which import in the order ``MODULE_ORDER``. As in the kernel's single namespace,
+a name is looked up when the code runs: a function may use a name that a later module defines (the runtime binds
+it once every module is loaded, ``ModulePlan.late``); only a name read at import time (module level, a class
+body, a default value) before any exported cell defines it is an error, as is a name defined only in an untagged
+(exploration) cell, with the tag that would fix it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class ModulePlan:
     name: str
     cells: tuple[CleanCell, ...]
     imports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # module → names, both sorted
+    # names its functions read at call time from a later module (bound at start-up): module → names, sorted
+    late: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class Analysis:
     env_reads: tuple[EnvRead, ...]
     example: Example | None
     findings: tuple[Finding, ...]
+    defined: frozenset[str] = frozenset()  # every name an exported cell binds at module level
 
 
 class _Collector:
@@ -125,6 +130,7 @@ def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
         env_reads=tuple(r for c in cells for r in _env_reads(c)),
         example=_example(notebook, out),
         findings=tuple(out.findings),
+        defined=frozenset(definitions),
     )
 
 
@@ -163,7 +169,11 @@ def _bound_names(tree: ast.Module) -> dict[str, tuple[int, str | None]]:
 
 @lru_cache(maxsize=4096)
 def _scopes(source: str) -> tuple[frozenset[str], dict[str, bool]]:
-    """(names the cell binds globally, names it reads from globals → read at import time?)."""
+    """(names the cell binds globally, names it reads from globals → read at import time?).
+
+    Module level and class bodies run at import time (and comprehensions inside them); function bodies run when
+    called, when every exported cell has run, as in the kernel.
+    """
     top = symtable.symtable(source, "cell", "exec")
     defined: set[str] = set()
     used: dict[str, bool] = {}
@@ -172,16 +182,22 @@ def _scopes(source: str) -> tuple[frozenset[str], dict[str, bool]]:
             defined.add(sym.get_name())
         elif sym.is_referenced():
             used[sym.get_name()] = True
-    stack = list(top.get_children())
+    stack = [(child, child.get_type() == "class" or child.get_name() in _COMPREHENSIONS)
+             for child in top.get_children()]
     while stack:
-        table = stack.pop()
-        stack.extend(table.get_children())
+        table, at_import = stack.pop()
+        for child in table.get_children():
+            runs_now = child.get_type() == "class" or child.get_name() in _COMPREHENSIONS
+            stack.append((child, at_import and runs_now))
         for sym in table.get_symbols():
             if sym.is_declared_global() and sym.is_assigned():
                 defined.add(sym.get_name())
             elif sym.is_global() and sym.is_referenced():
-                used.setdefault(sym.get_name(), False)
+                used[sym.get_name()] = used.get(sym.get_name(), False) or at_import
     return frozenset(defined), used
+
+
+_COMPREHENSIONS = frozenset({"listcomp", "setcomp", "dictcomp", "genexpr"})
 
 
 def _definitions(cells: list[CleanCell]) -> dict[str, list[Definition]]:
@@ -228,7 +244,7 @@ def _check_stage_functions(
                     f"Define `def {function}({_ARGUMENT_NAMES[role]}):` in it.")
         if role == "predict" and not tagged and not elsewhere:
             hint = "Define `def predict(inputs):` in a cell and tag it nbship:predict."
-            untagged = _untagged_definition(notebook, "predict")
+            untagged = untagged_definition(notebook, "predict")
             if untagged is not None:
                 hint = f"predict is defined in untagged cell {untagged}: tag it nbship:predict."
             out.add("error", "no-predict", "no predict function: the service has nothing to serve", None, None, hint)
@@ -271,17 +287,23 @@ def _parameters(cells: list[CleanCell], out: _Collector) -> list[Parameter]:
     return found
 
 
-def _first_use(tree: ast.Module, name: str) -> tuple[int, str | None]:
-    """Line of the first read of ``name`` and the top-level function or class it is in."""
+def _first_use(tree: ast.Module, name: str, at_import: bool = False) -> tuple[int, str | None]:
+    """Line of the first read of ``name`` (at module level when ``at_import``) and the top-level def it is in."""
     for top in tree.body:
+        owner = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
         for node in ast.walk(top):
             if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
-                owner = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
+                if at_import and isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) and _in_body(top, node):
+                    continue
                 return node.lineno, owner
     return 1, None
 
 
-def _untagged_definition(notebook: Notebook, name: str) -> int | None:
+def _in_body(function: ast.FunctionDef | ast.AsyncFunctionDef, node: ast.AST) -> bool:
+    return any(node is inner for stmt in function.body for inner in ast.walk(stmt))
+
+
+def untagged_definition(notebook: Notebook, name: str) -> int | None:
     for cell in reversed(notebook.cells):
         if cell.kind == "code" and cell.role is None and name in cell.source:
             try:
@@ -345,46 +367,54 @@ def _plan_modules(
             continue
         own = {d.name for defs in definitions.values() for d in defs if d.module == module}
         imports: dict[str, set[str]] = {}
+        late: dict[str, set[str]] = {}
         for clean in members:
             _, used = _scopes(clean.source)
             for name in sorted(used):
                 if name in own or name in _BUILTINS:
                     continue
-                source = _resolve(notebook, clean, name, module, definitions, star, out)
-                if source is not None:
-                    imports.setdefault(source, set()).add(name)
+                source = _resolve(notebook, clean, name, module, used[name], definitions, star, out)
+                if source is None:
+                    continue
+                later = MODULE_ORDER.index(source) > MODULE_ORDER.index(module)
+                (late if later else imports).setdefault(source, set()).add(name)
         plans.append(ModulePlan(
             name=module,
             cells=tuple(members),
             imports={m: tuple(sorted(imports[m])) for m in MODULE_ORDER if m in imports},
+            late={m: tuple(sorted(late[m])) for m in MODULE_ORDER if m in late},
         ))
     return tuple(plans)
 
 
+def _order() -> str:
+    return " → ".join(r for m in MODULE_ORDER for r, mm in ROLE_MODULE.items() if mm == m)
+
+
 def _resolve(
-    notebook: Notebook, clean: CleanCell, name: str, module: str,
+    notebook: Notebook, clean: CleanCell, name: str, module: str, at_import: bool,
     definitions: dict[str, list[Definition]], star: bool, out: _Collector,
 ) -> str | None:
+    """The module that defines ``name`` for a use in ``module``, or None (reported, or left to a star import)."""
     assert clean.tree is not None
-    line, owner = _first_use(clean.tree, name)
+    line, owner = _first_use(clean.tree, name, at_import)
     who = f"{owner} uses" if owner else "uses"
     defs = definitions.get(name)
     if defs:
         source = defs[0]
-        if MODULE_ORDER.index(source.module) < MODULE_ORDER.index(module):
+        if not at_import or MODULE_ORDER.index(source.module) < MODULE_ORDER.index(module):
             return source.module
         role = next(r for r, m in ROLE_MODULE.items() if m == source.module)
         out.add("error", "used-before-load",
-                f"{who} '{name}', which comes from {role} cell {source.cell}, but {clean.cell.role} code is "
-                f"imported before {role} code",
+                f"{who} '{name}' when the cell runs, but '{name}' comes from {role} cell {source.cell}, "
+                f"which runs after it",
                 clean.cell.number, line,
-                f"Move the code that uses '{name}' into a later stage, or move '{name}' earlier "
-                f"(modules load in the order: " + " → ".join(
-                    r for m in MODULE_ORDER for r, mm in ROLE_MODULE.items() if mm == m) + ").")
+                f"Use '{name}' inside a function (it is looked up when the function is called, as in the "
+                f"kernel), or move '{name}' to an earlier stage (cells run in the order: {_order()}).")
         return None
     if star:
         return None
-    untagged = _untagged_definition(notebook, name)
+    untagged = untagged_definition(notebook, name)
     if untagged is not None:
         cell = notebook.cells[untagged - 1]
         role = (propose_role(cell.source) or ("setup", ""))[0]

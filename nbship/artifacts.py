@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +33,7 @@ class ArtifactRef:
     sha256: str
     cell: int | None  # None when it comes from nbship.yaml
     is_dir: bool = False
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def tree_files(root: Path) -> list[Path]:
     )
 
 
-def _describe(base: Path, relative: str, cell: int | None) -> ArtifactRef:
+def _describe(base: Path, relative: str, cell: int | None, line: int | None = None) -> ArtifactRef:
     target = base / relative
     if target.is_dir():
         digest = hashlib.sha256()
@@ -60,8 +60,8 @@ def _describe(base: Path, relative: str, cell: int | None) -> ArtifactRef:
         for f in tree_files(target):
             digest.update(f"{f.relative_to(target).as_posix()}\0{file_sha256(f)}\n".encode())
             size += f.stat().st_size
-        return ArtifactRef(relative, size, digest.hexdigest(), cell, is_dir=True)
-    return ArtifactRef(relative, target.stat().st_size, file_sha256(target), cell)
+        return ArtifactRef(relative, size, digest.hexdigest(), cell, is_dir=True, line=line)
+    return ArtifactRef(relative, target.stat().st_size, file_sha256(target), cell, line=line)
 
 
 def _candidates(clean: CleanCell) -> list[tuple[str, int]]:
@@ -121,7 +121,7 @@ def find_artifacts(
                 continue
             if target == base:
                 continue
-            found.setdefault(relative, _describe(base, relative, clean.cell.number))
+            found.setdefault(relative, _describe(base, relative, clean.cell.number, line))
     for artifact in declared:
         if artifact.uri:
             local = base / artifact.path
@@ -146,48 +146,13 @@ def find_artifacts(
     return sorted(found.values(), key=lambda a: a.path), remote, findings
 
 
-PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
-
-
-def pickled_modules(path: Path, limit: int = 256 << 20) -> set[str]:
-    """Top-level modules a pickle or joblib file needs to load, read without unpickling it.
+def pickled_modules(path: Path) -> set[str]:
+    """Top-level modules a pickle-based file (pickle, joblib, torch) needs to load, read without unpickling it.
 
     A model saved by scikit-learn needs scikit-learn installed to load, even when the notebook's exported cells
-    never import it; the lock adds these. The pickle's ``STACK_GLOBAL`` (protocol 4+) and ``GLOBAL`` references
-    are read from the bytes directly, because joblib interleaves raw array buffers that stop a pickle parser.
-    Compressed files give nothing.
+    never import it; the lock adds these.
     """
-    if path.suffix.lower() not in PICKLE_SUFFIXES or not path.is_file() or path.stat().st_size > limit:
-        return set()
-    data = path.read_bytes()
-    found = {m.group(1).decode() for m in _GLOBAL.finditer(data)}
-    position = data.find(_SHORT_STRING)
-    while position != -1:
-        module, after = _short_string(data, position)
-        if module is not None and data[after:after + 1] == _SHORT_STRING:
-            name, end = _short_string(data, after)
-            if name is not None and data[end:end + 1] == _STACK_GLOBAL:
-                found.add(module)
-        position = data.find(_SHORT_STRING, position + 1)
-    tops = {m.split(".")[0] for m in found}
-    return {m for m in tops if not m.startswith("_") and m not in ("builtins", "copyreg", "__main__")}
+    from nbship.pickles import pickle_globals
 
-
-_SHORT_STRING, _MEMOIZE, _STACK_GLOBAL = b"\x8c", b"\x94", b"\x93"
-_GLOBAL = re.compile(rb"c([A-Za-z_][A-Za-z0-9_.]*)\n[A-Za-z_][A-Za-z0-9_.]*\n")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-
-
-def _short_string(data: bytes, at: int) -> tuple[str | None, int]:
-    """The SHORT_BINUNICODE string at ``at`` if it is a dotted identifier, and where the next opcode starts."""
-    if at + 2 > len(data):
-        return None, at + 1
-    length = data[at + 1]
-    end = at + 2 + length
-    try:
-        text = data[at + 2:end].decode("ascii")
-    except UnicodeDecodeError:
-        return None, at + 1
-    if data[end:end + 1] == _MEMOIZE:
-        end += 1
-    return (text if _IDENTIFIER.match(text) else None), end
+    tops = {module.split(".")[0] for module, _ in pickle_globals(path)}
+    return {m for m in tops if not m.startswith("_") and m not in ("builtins", "copyreg")}

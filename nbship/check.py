@@ -18,6 +18,7 @@ from nbship.config import Config, load_config
 from nbship.errors import Finding, Location
 from nbship.extract import ServiceCode, extract_service
 from nbship.notebook import Cell, Notebook, parse_notebook
+from nbship.pickles import notebook_reference_findings
 from nbship.spec import ExampleSpec, ProjectSpec, build_spec
 
 
@@ -97,6 +98,7 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
     analysis = analyze(notebook, code)
     artifacts, remote, artifact_findings = find_artifacts(path, code.cells, list(config.artifacts))
     findings = [*code.findings, *analysis.findings, *artifact_findings, *_secret_findings(notebook, code)]
+    findings += notebook_reference_findings(notebook, path.parent, artifacts, analysis.defined)
     example = None
     if analysis.example is not None:
         response, problem = saved_response(analysis.example.cell)

@@ -35,6 +35,8 @@ def render_module(spec: ProjectSpec, plan: ModulePlan) -> tuple[str, list[dict[s
     ]
     for source, names in plan.imports.items():
         lines.append(f"from .{source} import {', '.join(names)}")
+    for source, names in plan.late.items():
+        lines.append(f"# used when called, bound at start-up once .{source} has run: {', '.join(names)}")
     cells: list[dict[str, Any]] = []
     for clean in plan.cells:
         lines += ["", marker(spec, clean.cell.number, str(clean.cell.role))]

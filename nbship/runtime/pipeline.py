@@ -1,7 +1,9 @@
 """Start-up of the generated package and the pipeline it serves: ``load_pipeline(root) -> Pipeline``.
 
 The order is the contract of ``docs/architecture.md``: settings, parameters (overridable from
-``NBSHIP_PARAM_<NAME>``), remote artifacts, then the modules in order; ``loading`` runs the load cells.
+``NBSHIP_PARAM_<NAME>``), remote artifacts, then the modules in order; ``loading`` runs the load cells. Pickles
+that name the notebook's ``__main__`` find the exported definitions, and once every module is loaded each sees
+the names the others define, as the kernel's single namespace does (``namespace.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from .namespace import resolve_main_references, share_names
 
 MANIFEST = "nbship.json"
 
@@ -92,6 +96,7 @@ def load_pipeline(root: Path, environ: dict[str, str] | None = None) -> Pipeline
     package = manifest["package"]
     modules = list(manifest["modules"])
     loaded: dict[str, ModuleType] = {}
+    resolve_main_references(package, modules)
     if "parameters" in modules:
         params = importlib.import_module(f"{package}.parameters")
         for spec in manifest.get("parameters", []):
@@ -106,6 +111,7 @@ def load_pipeline(root: Path, environ: dict[str, str] | None = None) -> Pipeline
     for name in modules:
         if name not in loaded:
             loaded[name] = importlib.import_module(f"{package}.{name}")
+    share_names([loaded[name] for name in modules])
     load_seconds = time.perf_counter() - started
     stages = manifest["stages"]
 

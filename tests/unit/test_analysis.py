@@ -59,10 +59,38 @@ def test_modules_import_what_they_use_from_earlier_modules(tmp_path: Path) -> No
     }
 
 
-def test_a_setup_helper_using_the_loaded_model_is_reported_with_the_order(tmp_path: Path) -> None:
-    a = analysed(tmp_path, code("def score(x):\n    return model(x)", "setup"), code("model = len", "load"), PREDICT)
-    (error,) = errors(a)
-    assert error.startswith("nb.ipynb, cell 1, line 2: score uses 'model', which comes from load cell 2")
+def test_a_setup_helper_may_read_a_name_a_load_cell_defines_as_in_the_kernel(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("def fill(row):\n    return table[row]\n\nclass Lookup:\n    def get(self, k):\n        return table[k]",
+             "setup"),
+        code("table = {'a': 1}", "load"),
+        code("def predict(inputs):\n    return fill(inputs)", "predict"),
+    )
+    assert not errors(a)
+    plans = {p.name: (dict(p.imports), dict(p.late)) for p in a.modules}
+    assert plans["shared"] == ({}, {"loading": ("table",)})
+    assert plans["inference"] == ({"shared": ("fill",)}, {})
+
+
+def test_a_name_read_at_import_time_before_any_cell_defines_it_is_an_error(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("import numpy as np\nsize = len(table)", "setup"),
+        code("class Scorer:\n    default = model\n\nrows = [model(x) for x in range(2)]", "setup"),
+        code("def helper(x=model):\n    return x", "setup"),
+        code("table = [1]\nmodel = len", "load"),
+        PREDICT,
+    )
+    assert [e.split(" | ")[0] for e in errors(a)] == [
+        "nb.ipynb, cell 1, line 2: uses 'table' when the cell runs, but 'table' comes from load cell 4, "
+        "which runs after it",
+        "nb.ipynb, cell 2, line 2: Scorer uses 'model' when the cell runs, but 'model' comes from load cell 4, "
+        "which runs after it",
+        "nb.ipynb, cell 3, line 1: helper uses 'model' when the cell runs, but 'model' comes from load cell 4, "
+        "which runs after it",
+    ]
+    assert "Use 'table' inside a function" in errors(a)[0]
 
 
 def test_roles_must_define_their_function(tmp_path: Path) -> None:
