@@ -38,7 +38,10 @@ def connect() -> DockerBuilder:
         import docker
         import docker.errors
     except ImportError:
-        raise EnvironmentMissingError("the docker SDK is not installed", hint="pip install 'nbship[build]'") from None
+        raise EnvironmentMissingError(
+            "the docker SDK is missing from the environment that runs nbship (it is one of nbship's dependencies)",
+            hint="reinstall nbship: pip install --force-reinstall nbship",
+        ) from None
     where = os.environ.get("DOCKER_HOST", "the default socket (/var/run/docker.sock)")
     try:
         client = docker.from_env(timeout=300)

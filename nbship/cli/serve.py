@@ -40,6 +40,7 @@ def serve(
     from nbship.errors import NbshipError, UserError
     from nbship.render import render_project, stage_remote_copies
 
+    _require_server()
     watched = [notebook, config or notebook.parent / "nbship.yaml"]
     with tempfile.TemporaryDirectory(prefix="nbship-serve-") as tmp:
         generation = 0
@@ -88,6 +89,24 @@ def serve(
     if code not in (0, -signal.SIGINT, -signal.SIGTERM):
         raise UserError(f"the {notebook.name} service exited with code {code}; its log is above",
                         hint="a load cell or a parameter failed at start-up: run `nbship check` on the notebook")
+
+
+def _require_server() -> None:
+    """The service runs on FastAPI and uvicorn in this environment: say so in one sentence when they are missing.
+
+    Raises:
+        EnvironmentMissingError: either package cannot be imported here.
+    """
+    from importlib.util import find_spec
+
+    from nbship.errors import EnvironmentMissingError
+
+    missing = [name for name in ("fastapi", "uvicorn") if find_spec(name) is None]
+    if missing:
+        raise EnvironmentMissingError(
+            f"{' and '.join(missing)} missing from the environment that runs nbship, so the service cannot start here",
+            hint="reinstall nbship (pip install --force-reinstall nbship): they are among its dependencies",
+        )
 
 
 def _start(context: Path, host: str, port: int | None) -> subprocess.Popen[bytes]:
