@@ -11,9 +11,10 @@ commands an operator would type, and adds no Python dependency.
    the rendered startup budget was the default, sizes it from the load time measured in the smoke test;
 2. server-side apply with the field manager ``nbship``: repeated deploys are idempotent, and a field owned
    by another tool is a conflict reported to the user (``--force-conflicts`` takes it over);
-3. waits as ``kubectl rollout status`` does (observed generation, updated, ready and available replicas;
-   the progress deadline), and fails early when a new pod cannot pull its image, cannot be created, or
-   crash-loops;
+3. waits as ``kubectl rollout status`` does (nothing is judged before the controller has observed the new
+   spec; then updated, ready and available replicas and the progress deadline), by default for the rendered
+   ``progressDeadlineSeconds`` × the rolling update's steps, riding out transient API errors with backoff;
+   it fails early when a new pod cannot pull its image, cannot be created, or crash-loops;
 4. on failure collects the new pods' recent events and logs, rolls back to the previous revision unless
    told not to, and raises ``RolloutFailedError`` (exit 5). The rollback re-applies the previous
    ReplicaSet's pod template with the same field manager (``kubectl rollout undo`` would leave the fields
@@ -33,12 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from nbship.errors import DeployError, UserError
+from nbship.deploy_retry import retrying
+from nbship.errors import ClusterPermissionError, DeployError, UserError
 from nbship.rollout import (
+    Pace,
     RolloutProgress,
     collect_diagnostics,
     owned_replicasets,
     revision_of,
+    rollout_timeout,
     wait_rollout,
 )
 
@@ -193,7 +197,7 @@ def deploy_layer(target: Target, image: ImageChoice) -> Iterator[Path]:
     """
     import yaml
 
-    from nbship.render.k8s import startup_budget
+    from nbship.render.k8s import progress_deadline, startup_budget
 
     k8s = target.context_dir / "k8s"
     if not (k8s / "overlays" / target.env / "kustomization.yaml").is_file():
@@ -226,6 +230,7 @@ def deploy_layer(target: Target, image: ImageChoice) -> Iterator[Path]:
              "value": math.ceil(budget.seconds / period)},
             {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-seconds", "value": str(budget.seconds)},
             {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-source", "value": "measured"},
+            {"op": "replace", "path": "/spec/progressDeadlineSeconds", "value": progress_deadline(budget.seconds)},
         ]
     layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
                          "patch": yaml.safe_dump(ops, sort_keys=True)}]
@@ -259,7 +264,7 @@ def render_target(client: ClusterClient, target: Target, image: ImageChoice) -> 
 def _namespace_missing(client: ClusterClient, namespace: str) -> bool:
     try:
         return client.get("namespace", namespace, "") is None
-    except DeployError:  # not allowed to read namespaces (namespace-scoped RBAC): let apply tell
+    except (DeployError, ClusterPermissionError):  # namespace-scoped RBAC cannot read namespaces: let apply tell
         return False
 
 
@@ -271,18 +276,22 @@ def deploy(
     dry_run: bool = False,
     rollback: bool = True,
     force_conflicts: bool = False,
-    timeout: float = 600.0,
+    timeout: float | None = None,
     on_progress: Callable[[RolloutProgress], None] = lambda p: None,
+    pace: Pace = Pace(),
 ) -> DeployResult:
-    """Apply the overlay, wait for the rollout, and roll back when it fails.
+    """Apply the overlay, wait for the rollout (``timeout``, else as ``rollout_timeout``), roll back when it fails.
 
     Raises:
         UserError: as ``deploy_layer``.
-        EnvironmentMissingError: kubectl or the cluster cannot be reached.
+        EnvironmentMissingError: kubectl or the cluster cannot be reached; ClusterUnavailableError when it
+            stopped answering for longer than the retries; ClusterPermissionError: RBAC refused a verb.
         DeployError: the namespace does not exist, the API server refused the objects (a conflict, a policy).
         RolloutFailedError: the new revision did not become available (rolled back unless ``rollback`` is off).
+        RolloutInterruptedError: Ctrl-C during the wait; the rollout goes on in the cluster.
     """
     started = time.monotonic()
+    client = retrying(client, pace, lambda message: on_progress(RolloutProgress.note(message)))
     rendered = render_target(client, target, image)
     if _namespace_missing(client, rendered.namespace):
         raise DeployError(
@@ -296,7 +305,11 @@ def deploy(
         return DeployResult(rendered.deployment, rendered.namespace, image.reference, previous, previous,
                             rendered.objects, time.monotonic() - started, dry_run=True, diff=diff)
     client.apply(rendered.manifests, force_conflicts=force_conflicts)
-    failure = wait_rollout(client, rendered.namespace, rendered.deployment, timeout, on_progress)
+    if timeout is None:
+        timeout, why = rollout_timeout(rendered.deployment_object, before)
+        on_progress(RolloutProgress.note(f"waiting up to {timeout:.0f} s: {why}"))
+    failure = wait_rollout(client, rendered.namespace, rendered.deployment, timeout, on_progress, pace,
+                           previous=previous)
     after = client.get("deployment", rendered.deployment, rendered.namespace)
     if failure is None:
         return DeployResult(rendered.deployment, rendered.namespace, image.reference, revision_of(after), previous,
@@ -307,7 +320,7 @@ def deploy(
     if rollback and after is not None and previous is not None and revision_of(after) != previous:
         rolled_back = roll_back(client, rendered, after)
     if rolled_back is not None:
-        again = wait_rollout(client, rendered.namespace, rendered.deployment, timeout, on_progress)
+        again = wait_rollout(client, rendered.namespace, rendered.deployment, timeout, on_progress, pace)
         note = f"rolled back to revision {rolled_back}" + (f", which is not healthy either: {again}" if again else "")
     elif rollback and previous is not None and revision_of(after) == previous:
         note = "the failing revision is the one that was already deployed: nothing to roll back to"
@@ -327,6 +340,7 @@ def rollout_status(client: ClusterClient, namespace: str, name: str) -> StatusRe
     Raises:
         DeployError: there is no such Deployment.
     """
+    client = retrying(client, Pace())
     deployment = client.get("deployment", name, namespace)
     if deployment is None:
         raise DeployError(f"deployment/{name} not found in namespace {namespace}", hint="deploy it first")
@@ -382,21 +396,26 @@ def roll_back(client: ClusterClient, rendered: Rendered, live: dict[str, Any]) -
 
 
 def rollback(
-    client: ClusterClient, rendered: Rendered, *, timeout: float = 600.0,
-    on_progress: Callable[[RolloutProgress], None] = lambda p: None,
+    client: ClusterClient, rendered: Rendered, *, timeout: float | None = None,
+    on_progress: Callable[[RolloutProgress], None] = lambda p: None, pace: Pace = Pace(),
 ) -> StatusReport:
-    """Go back one revision and wait for it.
+    """Go back one revision and wait for it (``timeout``, else as ``rollout_timeout``).
 
     Raises:
         DeployError: no such Deployment, no previous revision, or the previous revision does not become ready.
+        RolloutInterruptedError, ClusterUnavailableError, ClusterPermissionError: as ``deploy``.
     """
+    client = retrying(client, pace, lambda message: on_progress(RolloutProgress.note(message)))
     namespace, name = rendered.namespace, rendered.deployment
     live = client.get("deployment", name, namespace)
     if live is None:
         raise DeployError(f"deployment/{name} not found in namespace {namespace}")
     if roll_back(client, rendered, live) is None:
         raise DeployError(f"deployment/{name} has no previous revision to roll back to")
-    failure = wait_rollout(client, namespace, name, timeout, on_progress)
+    if timeout is None:
+        timeout, why = rollout_timeout(rendered.deployment_object, live)
+        on_progress(RolloutProgress.note(f"waiting up to {timeout:.0f} s: {why}"))
+    failure = wait_rollout(client, namespace, name, timeout, on_progress, pace)
     if failure:
         raise DeployError(f"rollback of deployment/{name} did not become ready: {failure}")
     return rollout_status(client, namespace, name)

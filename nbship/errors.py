@@ -11,8 +11,11 @@ Anything else is a bug in nbship (exit 70).
     │   ├── CheckFailedError     ``nbship check`` found errors (carries the findings)
     │   └── LockError            dependencies cannot be resolved or the lock is stale under --frozen
     ├── EnvironmentMissingError (3)  no Docker engine, no cluster, a missing tool
+    │   ├── ClusterUnavailableError  the API server did not answer, or answered "try again" (retried first)
+    │   └── ClusterPermissionError   the API server refused a verb on a resource (RBAC)
     ├── ImageError (4)           image build, smoke test or push failed
-    └── DeployError (5)          deploy failed (and was rolled back unless told not to)
+    ├── DeployError (5)          deploy failed (and was rolled back unless told not to)
+    └── RolloutInterruptedError (130)  Ctrl-C while waiting for a rollout, which goes on in the cluster
 """
 
 from __future__ import annotations
@@ -126,6 +129,19 @@ class EnvironmentMissingError(NbshipError):
     exit_code = ExitCode.ENVIRONMENT
 
 
+class ClusterUnavailableError(EnvironmentMissingError):
+    """The API server cannot be reached or asked to try again (503, 429, a timeout): worth retrying."""
+
+
+class ClusterPermissionError(EnvironmentMissingError):
+    """The API server refused ``verb`` on ``resource`` (RBAC); retrying does not help."""
+
+    def __init__(self, message: str, *, verb: str, resource: str, namespace: str | None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.verb, self.resource, self.namespace = verb, resource, namespace
+
+
 class ImageError(NbshipError):
     """The image build, its smoke test or its push failed."""
 
@@ -136,3 +152,18 @@ class DeployError(NbshipError):
     """The rollout failed."""
 
     exit_code = ExitCode.DEPLOY
+
+
+class RolloutInterruptedError(NbshipError):
+    """Interrupted (Ctrl-C) while waiting for a rollout; the cluster goes on with it.
+
+    ``revision`` is the one being rolled out, ``previous`` the one before it (what a rollback returns to).
+    """
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, deployment: str, namespace: str, revision: int | None,
+                 previous: int | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.deployment, self.namespace = deployment, namespace
+        self.revision, self.previous = revision, previous

@@ -46,12 +46,13 @@ def console() -> Console:
 
 
 def report_error(error: NbshipError) -> None:
-    from nbship.errors import CheckFailedError
+    from nbship.errors import CheckFailedError, ExitCode
 
     if isinstance(error, CheckFailedError):
         report_findings(error.findings)
     out = console()
-    out.print("error: " + error.message, markup=False, soft_wrap=True, style="bold red")
+    label = "interrupted" if error.exit_code == ExitCode.INTERRUPTED else "error"
+    out.print(f"{label}: {error.message}", markup=False, soft_wrap=True, style="bold red")
     if error.hint:
         out.print("hint: " + error.hint, markup=False, soft_wrap=True)
 

@@ -12,6 +12,7 @@ from nbship.cli._options import OutputOption
 if TYPE_CHECKING:
     from nbship.deploy import Rendered, StatusReport, Target
     from nbship.deploy_kubectl import KubectlClient
+    from nbship.errors import RolloutInterruptedError
     from nbship.rollout import RolloutProgress
 
 ContextDir = typer.Argument(..., help="The build context (nbship render --out DIR).", show_default=False)
@@ -19,7 +20,11 @@ EnvOption = typer.Option("staging", "--env", "-e", help="The overlay: staging or
 NamespaceOption = typer.Option(None, "--namespace", "-n", help="Override the overlay's namespace.", show_default=False)
 KubeContextOption = typer.Option(None, "--context", help="kubeconfig context (default: the current one).",
                                  show_default=False)
-TimeoutOption = typer.Option(600.0, "--timeout", help="Seconds to wait for the rollout.")
+TimeoutOption = typer.Option(
+    None, "--timeout", show_default=False,
+    help="Seconds to wait for the rollout (default: the Deployment's progressDeadlineSeconds × its rolling-update "
+         "steps, replicas / maxSurge).",
+)
 
 
 def _connect(kube_context: str | None) -> KubectlClient:
@@ -34,6 +39,29 @@ def _progress(progress: RolloutProgress) -> None:
     from nbship.cli._console import console
 
     console().print(f"rollout: {progress.message}", markup=False)
+
+
+def _interrupted(e: RolloutInterruptedError, command: str, output: str) -> RolloutInterruptedError:
+    """Ctrl-C during the wait: say which revision is rolling out and what to run next; exit 130."""
+    from nbship.cli._console import print_json
+
+    steps = [f"see where it stands: nbship status {command}"]
+    if e.previous is not None:
+        steps.append(f"go back to revision {e.previous}: nbship rollback {command}")
+    e.hint = "; ".join(steps)
+    if output == "json":
+        print_json({"ok": False, "interrupted": True, "deployment": e.deployment, "namespace": e.namespace,
+                    "revision": e.revision, "previous_revision": e.previous, "error": e.message})
+    return e
+
+
+def _command(context_dir: Path, env: str, namespace: str | None, kube_context: str | None) -> str:
+    """The arguments that name this Deployment again, for the commands nbship suggests."""
+    import shlex
+
+    words = [str(context_dir), "--env", env] + (["-n", namespace] if namespace else []) + \
+        (["--context", kube_context] if kube_context else [])
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _locate(client: KubectlClient, target: Target) -> Rendered:
@@ -69,6 +97,7 @@ def deploy(
     from nbship.cli._github import append_summary, deploy_summary
     from nbship.deploy import RolloutFailedError, Target, read_build_record
     from nbship.deploy import deploy as run_deploy
+    from nbship.errors import RolloutInterruptedError
 
     choice = read_build_record(context_dir, image, record)
     if "@" not in choice.reference:
@@ -79,6 +108,8 @@ def deploy(
     try:
         result = run_deploy(client, target, choice, dry_run=dry_run, rollback=not no_rollback,
                             force_conflicts=force_conflicts, timeout=timeout, on_progress=_progress)
+    except RolloutInterruptedError as e:
+        raise _interrupted(e, _command(context_dir, env, namespace, kube_context), output) from None
     except RolloutFailedError as e:
         console().print(e.diagnostics, markup=False, soft_wrap=True)
         append_summary(deploy_summary({"error": e.message, "rolled_back_to": e.rolled_back_to}, ok=False))
@@ -143,7 +174,12 @@ def rollback(
     """
     from nbship.deploy import Target
     from nbship.deploy import rollback as run_rollback
+    from nbship.errors import RolloutInterruptedError
 
     client = _connect(kube_context)
     rendered = _locate(client, Target(context_dir, env, namespace))
-    _show(run_rollback(client, rendered, timeout=timeout, on_progress=_progress), output)
+    try:
+        report = run_rollback(client, rendered, timeout=timeout, on_progress=_progress)
+    except RolloutInterruptedError as e:
+        raise _interrupted(e, _command(context_dir, env, namespace, kube_context), output) from None
+    _show(report, output)

@@ -194,6 +194,12 @@ def startup_budget(configured: int | None, load_seconds: float | None) -> Startu
     return StartupBudget(DEFAULT_STARTUP_SECONDS, "default")
 
 
+def progress_deadline(startup_seconds: int) -> int:
+    """``progressDeadlineSeconds``: ten minutes, and never less than a pod's startup budget plus two minutes to be
+    scheduled and to pull its image, so that the controller does not fail a pod still within its budget."""
+    return max(600, startup_seconds + 120)
+
+
 def image_pin(spec: ProjectSpec, build: BuildRecord | None) -> ImagePin:
     """By digest when the build record has one, else by the record's tag, else ``<repository>:<version>``."""
     placeholder = spec.config.repository or spec.name
@@ -318,7 +324,7 @@ def build_context(spec: ProjectSpec, build: BuildRecord | None = None) -> Manife
         prestop_seconds=PRESTOP_SECONDS,
         termination_grace_seconds=PRESTOP_SECONDS + config.timeouts.shutdown_grace_seconds,
         # The deadline must outlast a pod's start-up, or a slow but healthy model would count as a failed rollout.
-        progress_deadline_seconds=max(600, startup.seconds + 120),
+        progress_deadline_seconds=progress_deadline(startup.seconds),
         replicas=None if scale.enabled else config.replicas,
         scaling=scaling,
         writable_dirs=_writable_dirs(spec),
