@@ -27,10 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nbship.build import BuildOptions, build_context, build_notebook  # noqa: E402
 from nbship.deps import BuilderPipSettings, pip_settings  # noqa: E402
-from nbship.image import RunLimits, smoke_test  # noqa: E402
-from nbship.image_docker import connect  # noqa: E402
+from nbship.image.build import BuildOptions, build_context  # noqa: E402
+from nbship.image.builder import RunLimits  # noqa: E402
+from nbship.image.docker_engine import connect  # noqa: E402
+from nbship.image.smoke import smoke_test  # noqa: E402
+from nbship.project import build_notebook  # noqa: E402
 
 REPOSITORY = "nbship-bench"
 MiB = 2**20

@@ -65,7 +65,7 @@ def build_generated(model: str, root: Path, max_concurrency: int | None) -> tupl
     context = root / "context"
     if model == "churn":
         sys.path.insert(0, str(REPO))
-        from nbship.render import render_project
+        from nbship.project import render_project
 
         render_project(CHURN, context, verify=False)
     else:

@@ -1,13 +1,12 @@
 """Stage 3 as a whole: ``inspect_notebook`` runs every static check and, when none fails, builds the spec.
 
-``nbship check`` adds the parity run (``verify_parity``) on a throwaway render; ``nbship render`` runs the same
-checks and refuses to write anything while one fails.
+``nbship.project.check_notebook`` adds the lock's state and the parity run (``nbship.parity``) on a throwaway
+render; ``nbship render`` runs the same checks and refuses to write anything while one fails.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,28 +138,6 @@ def _env_findings(spec: ProjectSpec) -> list[Finding]:
     return env_findings(spec)
 
 
-def check_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
-    """Everything ``nbship check`` proves: the static checks, the lock's state and, with ``verify``, parity
-    on a throwaway render of the build context.
-
-    Raises:
-        NotebookError, ConfigError: as ``inspect_notebook``.
-    """
-    import tempfile
-
-    from nbship.render import build_files
-    from nbship.render.writer import write_tree
-
-    result = inspect_notebook(path, config_path=config_path, verify=verify)
-    result = result.with_findings(lock_findings(result))
-    if result.spec is not None and verify:
-        with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
-            context = Path(tmp) / "context"
-            write_tree(build_files(result.spec), context)
-            result = result.with_findings(verify_parity(result.spec, context))
-    return result
-
-
 def lock_findings(result: CheckResult) -> list[Finding]:
     """Whether requirements.lock beside the notebook matches its inputs (a warning), or cannot be made (an error)."""
     from nbship.deps import LOCK_FILE, lock_status
@@ -181,65 +158,3 @@ def lock_findings(result: CheckResult) -> list[Finding]:
         return []
     return [Finding("warning", "lock-" + status.state, f"{LOCK_FILE} is {status.state}: " + "; ".join(status.reasons),
                     where, f"Run `nbship lock {notebook}` and commit {LOCK_FILE}.")]
-
-
-def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> list[Finding]:
-    """Point 7: run the rendered package in a fresh interpreter and compare its answer with the saved output."""
-    import subprocess
-    import sys
-
-    from nbship import _proc
-    from nbship.compare import same_response
-
-    if spec.example is None:
-        return []
-    where = Location(spec.notebook_file, spec.example.cell, None)
-    from nbship.render import stage_remote_copies
-
-    staged = stage_remote_copies(spec, root)
-    try:
-        done = _proc.run([sys.executable, "-m", "nbship_runtime.selftest"], cwd=root, timeout=timeout,
-                         env=_clean_env(root))
-    except subprocess.TimeoutExpired:
-        return [Finding("error", "parity", f"the exported code did not answer the example within {timeout:.0f} s",
-                        where)]
-    finally:
-        for path in staged:
-            path.unlink(missing_ok=True)
-    if done.returncode != 0:
-        try:
-            report = json.loads(done.stderr.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            return [Finding("error", "parity", f"the exported code failed:\n{tail}", where)]
-        frames = report["where"]
-        cell_where = where
-        if frames:
-            _file, _, rest = frames[-1].partition(" cell ")
-            cell_no, _, line_no = rest.partition(" line ")
-            cell_where = Location(spec.notebook_file, int(cell_no), int(line_no))
-        return [Finding("error", "parity", f"the exported code raised {report['error']} during {report['stage']}",
-                        cell_where, "It ran in the notebook's kernel: does it depend on state from an untagged "
-                        "cell or on the order the cells were run in?")]
-    actual = json.loads(done.stdout.strip().splitlines()[-1])
-    differences = same_response(spec.example.response, actual)
-    if not differences:
-        return []
-    shown = "; ".join(differences[:5])
-    return [Finding(
-        "error", "parity",
-        f"the exported code answers the example differently from the notebook: {shown}\n"
-        f"  notebook: {json.dumps(spec.example.response, sort_keys=True)[:300]}\n"
-        f"  exported: {json.dumps(actual, sort_keys=True)[:300]}",
-        where, "The notebook's output may be stale (run it again and save), or the exported cells depend on "
-               "state from untagged cells.",
-    )]
-
-
-def _clean_env(root: Path) -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSHIP_PARAM_")}
-    env["PYTHONPATH"] = str(root)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env

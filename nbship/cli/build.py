@@ -12,7 +12,7 @@ from nbship.cli._options import ConfigOption, FrozenOption, OutputOption
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nbship.build import BuildProgress
+    from nbship.image.build import BuildProgress
 
 
 def build(
@@ -43,11 +43,12 @@ def build(
 
     Example: nbship build examples/notebooks/tabular-churn/churn.ipynb --push --repository 127.0.0.1:5000/churn
     """
-    from nbship.build import BuildOptions, build_context, build_labels, build_notebook, write_build_record
     from nbship.cli._console import ci_default, console, print_json
     from nbship.cli._github import append_summary, build_summary
     from nbship.deps import pip_settings
-    from nbship.image_docker import connect
+    from nbship.image.build import BuildOptions, build_context, build_labels, write_build_record
+    from nbship.image.docker_engine import connect
+    from nbship.project import build_notebook
 
     source = notebook if notebook.is_dir() else notebook.parent
     options = BuildOptions(
@@ -68,7 +69,7 @@ def build(
             result = build_notebook(
                 builder, notebook, out, options, display.progress, config=config, frozen=ci_default(frozen)
             )
-    from nbship.image import RECORD_FILE
+    from nbship.image.builder import RECORD_FILE
 
     record = record or (notebook if notebook.is_dir() else out) / RECORD_FILE
     write_build_record(record, result)
@@ -91,7 +92,7 @@ class _Display:
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn
 
-        from nbship.build import BuildProgress
+        from nbship.image.build import BuildProgress
 
         self.console, self.live = console, console.is_terminal
         self.bar = Progress(

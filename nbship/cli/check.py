@@ -19,10 +19,10 @@ def check(
 
     Example: nbship check examples/notebooks/tabular-churn/churn.ipynb --output json
     """
-    from nbship.check import check_notebook
     from nbship.cli._console import console, print_json, report_findings
     from nbship.cli._github import emit_annotations
     from nbship.errors import CheckFailedError
+    from nbship.project import check_notebook
 
     result = check_notebook(notebook, config_path=config, verify=not no_verify)
     emit_annotations(result.findings, notebook, to_stderr=output == "json")

@@ -10,10 +10,10 @@ import typer
 from nbship.cli._options import OutputOption
 
 if TYPE_CHECKING:
-    from nbship.deploy import Rendered, StatusReport, Target
-    from nbship.deploy_kubectl import KubectlClient
+    from nbship.deploy.apply import Rendered, StatusReport, Target
+    from nbship.deploy.kubectl import KubectlClient
+    from nbship.deploy.rollout import RolloutProgress
     from nbship.errors import RolloutInterruptedError
-    from nbship.rollout import RolloutProgress
 
 ContextDir = typer.Argument(..., help="The build context (nbship render --out DIR).", show_default=False)
 EnvOption = typer.Option("staging", "--env", "-e", help="The overlay: staging or production.")
@@ -28,7 +28,7 @@ TimeoutOption = typer.Option(
 
 
 def _connect(kube_context: str | None) -> KubectlClient:
-    from nbship.deploy_kubectl import KubectlClient
+    from nbship.deploy.kubectl import KubectlClient
 
     client = KubectlClient(kube_context)
     client.check()
@@ -65,7 +65,7 @@ def _command(context_dir: Path, env: str, namespace: str | None, kube_context: s
 
 
 def _locate(client: KubectlClient, target: Target) -> Rendered:
-    from nbship.deploy import ImageChoice, render_target
+    from nbship.deploy.apply import ImageChoice, render_target
 
     # The image does not matter here: status reads the live object, rollback applies an older template.
     return render_target(client, target, ImageChoice("placeholder:0", None))
@@ -95,8 +95,8 @@ def deploy(
     """
     from nbship.cli._console import console, print_json
     from nbship.cli._github import append_summary, deploy_summary
-    from nbship.deploy import RolloutFailedError, Target, read_build_record
-    from nbship.deploy import deploy as run_deploy
+    from nbship.deploy.apply import RolloutFailedError, Target, read_build_record
+    from nbship.deploy.apply import deploy as run_deploy
     from nbship.errors import RolloutInterruptedError
 
     choice = read_build_record(context_dir, image, record)
@@ -153,7 +153,7 @@ def status(
 
     Example: nbship status build/churn --env production --output json
     """
-    from nbship.deploy import Target, rollout_status
+    from nbship.deploy.apply import Target, rollout_status
 
     client = _connect(kube_context)
     rendered = _locate(client, Target(context_dir, env, namespace))
@@ -172,8 +172,8 @@ def rollback(
 
     Example: nbship rollback build/churn --env staging
     """
-    from nbship.deploy import Target
-    from nbship.deploy import rollback as run_rollback
+    from nbship.deploy.apply import Target
+    from nbship.deploy.apply import rollback as run_rollback
     from nbship.errors import RolloutInterruptedError
 
     client = _connect(kube_context)

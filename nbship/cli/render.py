@@ -21,7 +21,7 @@ def render(
     Example: nbship render examples/notebooks/tabular-churn/churn.ipynb --out build/churn
     """
     from nbship.cli._console import ci_default, console, report_findings
-    from nbship.render import render_project
+    from nbship.project import render_project
 
     result = render_project(notebook, out, config=config, verify=not no_verify, frozen=ci_default(frozen))
     report_findings(result.findings)

@@ -38,7 +38,8 @@ def serve(
 
     from nbship.cli._console import console, report_error, report_findings
     from nbship.errors import NbshipError, UserError
-    from nbship.render import render_project, stage_remote_copies
+    from nbship.parity import stage_remote_copies
+    from nbship.project import render_project
 
     _require_server()
     watched = [notebook, config or notebook.parent / "nbship.yaml"]

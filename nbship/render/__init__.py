@@ -1,4 +1,4 @@
-"""Stage 5: ``ProjectSpec`` → the files of the build context, written atomically by ``render_project``.
+"""Stage 5: ``ProjectSpec`` → the files of the build context (``nbship.project.render_project`` writes them).
 
 ``build_files(spec)`` is pure: it sees only the spec and returns ``{relative path: content}``.
 """
@@ -6,27 +6,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from nbship.errors import CheckFailedError, Finding
 from nbship.render.package import render_package
-from nbship.render.writer import Content, write_tree
+from nbship.render.writer import Content
 from nbship.spec import ProjectSpec
 
-if TYPE_CHECKING:
-    from nbship.deps import Lockfile
-
 RUNTIME_PACKAGE = "nbship_runtime"
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    out: Path
-    spec: ProjectSpec
-    findings: tuple[Finding, ...]
-    lock: Lockfile | None = None
 
 
 def writable_dirs(spec: ProjectSpec) -> list[str]:
@@ -34,24 +21,6 @@ def writable_dirs(spec: ProjectSpec) -> list[str]:
     from pathlib import PurePosixPath
 
     return sorted({PurePosixPath(r.path).parent.as_posix() for r in spec.remote_artifacts})
-
-
-def stage_remote_copies(spec: ProjectSpec, root: Path) -> list[Path]:
-    """Put the local copies of remote artifacts (checked against their sha256 by ``nbship check``) under ``root``.
-
-    For the runs on this machine (the parity check, ``nbship serve``); in the image the runtime downloads them.
-    Returns what it put there, for the caller to remove.
-    """
-    import shutil
-
-    staged = []
-    for remote in spec.remote_artifacts:
-        local, target = spec.source_dir / remote.path, root / remote.path
-        if local.is_file() and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(local, target)
-            staged.append(target)
-    return staged
 
 
 def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,47 +81,3 @@ def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Co
         files.update(render_dockerfile(dockerfile_context(spec, lock_text)))
     files.update(render_manifests(spec))
     return files
-
-
-def render_project(
-    notebook: Path,
-    out: Path,
-    *,
-    config: Path | None = None,
-    verify: bool = True,
-    lock: bool = True,
-    frozen: bool = False,
-    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64",
-) -> RenderResult:
-    """Check the notebook, lock its dependencies, then write its build context to ``out``.
-
-    The parity run happens on the complete tree before it replaces ``out``. With ``lock=False`` the context has
-    no ``requirements.lock`` and no Dockerfile (enough to serve it, not to build an image).
-
-    Raises:
-        NotebookError, ConfigError: the inputs cannot be read.
-        CheckFailedError: a check or the parity run failed; ``out`` is left as it was.
-        LockError: the lock cannot be made, or is stale or missing under ``frozen``.
-    """
-    from nbship.check import inspect_notebook, verify_parity
-
-    result = inspect_notebook(notebook, config_path=config, verify=verify)
-    if result.errors or result.spec is None:
-        raise CheckFailedError(result.findings)
-    spec = result.spec
-    lockfile = None
-    if lock:
-        from nbship.deps import ensure_lock
-        from nbship.deps.request import request_from
-
-        request = request_from(notebook, result.code, spec.config, spec.artifacts,
-                               python_version=spec.python_version, platform=platform, frozen=frozen)
-        lockfile = ensure_lock(request)
-
-    def parity(tmp: Path) -> None:
-        problems = verify_parity(spec, tmp) if verify else []
-        if problems:
-            raise CheckFailedError((*result.findings, *problems))
-
-    write_tree(build_files(spec, lockfile.text if lockfile else None), out, before_commit=parity)
-    return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)

@@ -22,7 +22,7 @@ from nbship.errors import CheckFailedError, Finding, Location
 
 if TYPE_CHECKING:
     from nbship.analysis import EnvRead
-    from nbship.render.k8s import ManifestContext
+    from nbship.render.context import ManifestContext
 
 # What nbship's runtime serves (nbship/runtime/app.py); a unit test checks this against the real app's routes.
 SERVED_PATHS = frozenset({"/readyz", "/healthz", "/metrics", "/predict"})

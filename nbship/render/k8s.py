@@ -1,4 +1,4 @@
-"""Render stage, Kubernetes part: ``ProjectSpec`` (+ optional build record) → the build context's ``k8s/``.
+"""Render stage, Kubernetes part: ``ProjectSpec`` → the build context's ``k8s/``.
 
 ``render_manifests`` builds one typed, frozen ``ManifestContext`` and renders ``templates/k8s/`` into a
 kustomize layout: ``k8s/base/`` and the overlays ``k8s/overlays/staging`` and ``k8s/overlays/production``.
@@ -7,15 +7,14 @@ Before returning, ``nbship.render.checks`` parses every file and checks the obje
 Defaults (all from ``nbship.yaml`` when set there):
 
 - resources: requests 250m CPU / 512Mi, limits 1 CPU / 1Gi (``config.Resources``): a small CPU model.
-- startup budget (startupProbe on ``/readyz``, period 5 s): ``timeouts.startup_seconds`` when configured; else
-  3 × the load time measured by the build's smoke test + 30 s, at least 60 s; else 300 s. The Deployment
-  carries the budget and where it came from as annotations, so ``nbship deploy`` can size it from a build
-  record that appeared after rendering.
+- startup budget (startupProbe on ``/readyz``, period 5 s): ``timeouts.startup_seconds`` when configured, else
+  300 s. The Deployment carries the budget and where it came from as annotations, so ``nbship deploy`` can size
+  a default budget from the load time the build's smoke test measured (3 × that + 30 s, at least 60 s).
 - shutdown: a ``preStop`` sleep of 5 s (endpoints drain before SIGTERM reaches the service), then
   ``timeouts.shutdown_grace_seconds`` for in-flight requests: ``terminationGracePeriodSeconds`` is the sum.
 - replicas: production takes ``replicas`` / ``autoscaling`` as configured; staging runs 1 (autoscaling 1–2).
-- image: the placeholder name ``<repository>`` rewritten by kustomize's ``images:`` to the digest of the
-  build record when it has one, else to ``<repository>:<version>``.
+- image: the placeholder name ``<repository>`` rewritten by kustomize's ``images:`` to ``<repository>:<version>``;
+  ``nbship deploy`` pins the built image (by the digest of its build record) in a layer on top.
 """
 
 from __future__ import annotations
@@ -23,13 +22,26 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from nbship.errors import ConfigError, Finding
+from nbship.render.context import (
+    STARTUP_PERIOD_SECONDS,
+    ConfigEntry,
+    GpuContext,
+    ImagePin,
+    IngressContext,
+    ManifestContext,
+    OverlayContext,
+    Probe,
+    ScalingContext,
+    SecretEnv,
+    StartupBudget,
+    TolerationContext,
+    WritableDir,
+)
 
 if TYPE_CHECKING:
-    from nbship.build import BuildRecord
     from nbship.spec import ProjectSpec
 
 UID = 10001
@@ -38,7 +50,6 @@ PORT_NAME = "http"
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
 METRICS_PATH = "/metrics"
-STARTUP_PERIOD_SECONDS = 5
 DEFAULT_STARTUP_SECONDS = 300
 MIN_STARTUP_SECONDS = 60
 STARTUP_LOAD_FACTOR = 3
@@ -47,142 +58,6 @@ PRESTOP_SECONDS = 5
 OVERLAYS = ("staging", "production")
 # Variables every container has without nbship providing them; reading them needs no source.
 ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT"})
-
-StartupSource = Literal["config", "measured", "default"]
-
-
-@dataclass(frozen=True)
-class StartupBudget:
-    seconds: int
-    source: StartupSource
-    load_seconds: float | None = None
-
-    @property
-    def failure_threshold(self) -> int:
-        return math.ceil(self.seconds / STARTUP_PERIOD_SECONDS)
-
-
-@dataclass(frozen=True)
-class Probe:
-    path: str
-    period_seconds: int
-    timeout_seconds: int
-    failure_threshold: int
-
-
-@dataclass(frozen=True)
-class ImagePin:
-    """Kustomize's ``images:`` entry: ``name`` as written in the Deployment, rewritten to the real reference."""
-
-    name: str
-    new_name: str
-    new_tag: str | None
-    digest: str | None
-
-    @property
-    def reference(self) -> str:
-        return f"{self.new_name}@{self.digest}" if self.digest else f"{self.new_name}:{self.new_tag}"
-
-
-@dataclass(frozen=True)
-class ConfigEntry:
-    key: str
-    value: str
-
-
-@dataclass(frozen=True)
-class SecretEnv:
-    name: str
-    secret: str
-    key: str
-    optional: bool
-
-
-@dataclass(frozen=True)
-class TolerationContext:
-    key: str
-    operator: str
-    value: str | None
-    effect: str | None
-
-
-@dataclass(frozen=True)
-class GpuContext:
-    resource: str
-    count: int
-    node_selector: tuple[tuple[str, str], ...]
-    tolerations: tuple[TolerationContext, ...]
-
-
-@dataclass(frozen=True)
-class ScalingContext:
-    hpa: bool
-    keda: bool
-    min_replicas: int
-    max_replicas: int
-    cpu_utilization: int | None
-    memory_utilization: int | None
-    in_flight_target: int | None
-
-
-@dataclass(frozen=True)
-class WritableDir:
-    volume: str
-    mount_path: str
-    size_limit: str | None = None  # downloads are as large as the artifacts; /tmp is scratch space
-
-
-@dataclass(frozen=True)
-class IngressContext:
-    host: str | None
-    class_name: str | None
-    tls_secret: str | None
-
-
-@dataclass(frozen=True)
-class OverlayContext:
-    name: str
-    namespace: str
-    replicas: int
-    min_replicas: int
-    max_replicas: int
-
-
-@dataclass(frozen=True)
-class ManifestContext:
-    name: str
-    version: str
-    nbship_version: str
-    notebook: str
-    labels: tuple[tuple[str, str], ...]
-    selector: tuple[tuple[str, str], ...]
-    config_map: str
-    image: ImagePin
-    port: int
-    port_name: str
-    container: str
-    uid: int
-    requests: tuple[tuple[str, str], ...]
-    limits: tuple[tuple[str, str], ...]
-    gpu: GpuContext | None
-    config_entries: tuple[ConfigEntry, ...]
-    secret_env: tuple[SecretEnv, ...]
-    implicit_env: tuple[str, ...]  # set by the image, the runtime (notebook %env settings) or Kubernetes
-    defaulted_env: tuple[str, ...]
-    startup: StartupBudget
-    startup_probe: Probe
-    readiness_probe: Probe
-    liveness_probe: Probe
-    metrics_path: str
-    prestop_seconds: int
-    termination_grace_seconds: int
-    progress_deadline_seconds: int
-    replicas: int | None  # None when an autoscaler owns spec.replicas
-    scaling: ScalingContext
-    writable_dirs: tuple[WritableDir, ...]
-    allow_namespaces: tuple[str, ...] | None
-    ingress: IngressContext | None
-
 
 def startup_budget(configured: int | None, load_seconds: float | None) -> StartupBudget:
     """The startupProbe budget: config wins, else sized from the measured load time, else the default."""
@@ -200,17 +75,10 @@ def progress_deadline(startup_seconds: int) -> int:
     return max(600, startup_seconds + 120)
 
 
-def image_pin(spec: ProjectSpec, build: BuildRecord | None) -> ImagePin:
-    """By digest when the build record has one, else by the record's tag, else ``<repository>:<version>``."""
+def image_pin(spec: ProjectSpec) -> ImagePin:
+    """``<repository>:<version>``; the deploy layer pins the built image over it."""
     placeholder = spec.config.repository or spec.name
-    if build is None:
-        return ImagePin(placeholder, placeholder, spec.version, None)
-    repository, _, tag = build.image.rpartition(":")
-    if "/" in tag or not repository:  # "host:5000/name" without a tag
-        repository, tag = build.image, "latest"
-    if build.digest:
-        return ImagePin(placeholder, repository, None, build.digest)
-    return ImagePin(placeholder, repository, tag, None)
+    return ImagePin(placeholder, placeholder, spec.version, None)
 
 
 def parameter_text(value: object) -> str:
@@ -255,15 +123,14 @@ def _writable_dirs(spec: ProjectSpec) -> tuple[WritableDir, ...]:
     return tuple(dirs)
 
 
-def build_context(spec: ProjectSpec, build: BuildRecord | None = None) -> ManifestContext:
+def build_context(spec: ProjectSpec) -> ManifestContext:
     """The one context every Kubernetes template receives.
 
     Raises:
         ConfigError: a remote artifact's folder cannot be made writable (see ``_writable_dirs``).
     """
     config = spec.config
-    load_seconds = build.smoke.load_seconds if build is not None and build.smoke is not None else None
-    startup = startup_budget(config.timeouts.startup_seconds, load_seconds)
+    startup = startup_budget(config.timeouts.startup_seconds, None)
     selector = (("app.kubernetes.io/instance", spec.name), ("app.kubernetes.io/name", spec.name))
     labels = tuple(sorted({
         *selector,
@@ -304,7 +171,7 @@ def build_context(spec: ProjectSpec, build: BuildRecord | None = None) -> Manife
         labels=labels,
         selector=selector,
         config_map=f"{spec.name}-config",
-        image=image_pin(spec, build),
+        image=image_pin(spec),
         port=config.port,
         port_name=PORT_NAME,
         container=CONTAINER,
@@ -351,7 +218,7 @@ def env_findings(spec: ProjectSpec) -> list[Finding]:
     return env_source_findings(spec.env_reads, build_context(spec), spec.notebook_file)
 
 
-def render_manifests(spec: ProjectSpec, build: BuildRecord | None = None) -> dict[str, str]:
+def render_manifests(spec: ProjectSpec) -> dict[str, str]:
     """The files of ``k8s/`` (paths relative to the build context), checked against each other.
 
     Raises:
@@ -362,7 +229,7 @@ def render_manifests(spec: ProjectSpec, build: BuildRecord | None = None) -> dic
     from nbship.render.checks import check_env_sources, check_manifests
     from nbship.render.templates import environment
 
-    ctx = build_context(spec, build)
+    ctx = build_context(spec)
     check_env_sources(spec.env_reads, ctx, spec.notebook_file)
     env = environment()
     files: dict[str, str] = {}

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from nbship.build import BuildOptions, BuildRecord, build_context
 from nbship.deps import BuilderPipSettings, pip_settings
 from nbship.errors import ImageError
-from nbship.image import RunLimits
+from nbship.image.build import BuildOptions, BuildRecord, build_context
+from nbship.image.builder import RunLimits
 from tests.fixtures.image_context import make_image_context
 
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
@@ -46,7 +46,7 @@ def _registry_up() -> bool:
 @pytest.fixture(scope="module")
 def builder() -> Any:
     from nbship.errors import EnvironmentMissingError
-    from nbship.image_docker import connect
+    from nbship.image.docker_engine import connect
 
     try:
         engine = connect()
@@ -150,7 +150,7 @@ def test_code_only_change_reuses_dependency_and_artifact_layers(
     # unique per run: an image of the same content left by an earlier run would be reused, not rebuilt
     module.write_text(module.read_text() + f"# a one-line change {uuid.uuid4().hex}\n")
     lines: list[str] = []
-    from nbship.build import BuildProgress
+    from nbship.image.build import BuildProgress
 
     record = build_context(
         builder,
@@ -199,7 +199,7 @@ def test_failing_build_step_names_the_dockerfile_line(builder: Any, context: Pat
 
 
 def test_push_to_an_unreachable_registry_is_an_image_error(builder: Any, built: BuildRecord) -> None:
-    from nbship.image import push_image
+    from nbship.image.builder import push_image
 
     ref = "127.0.0.1:5999/nbship-e2e-tiny:unreachable"
     builder.tag(built.image_id, ref)
@@ -244,8 +244,8 @@ def _examples() -> list[Any]:
 
 @pytest.mark.parametrize("example", _examples())
 def test_example_notebook_builds_answers_and_pulls_back_by_digest(builder: Any, example: str, tmp_path: Path) -> None:
-    from nbship.build import build_notebook
     from nbship.config import load_config
+    from nbship.project import build_notebook
 
     source = tmp_path / example
     shutil.copytree(EXAMPLES / example, source)  # the lock is written beside the notebook: work on a copy

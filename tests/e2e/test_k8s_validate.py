@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from nbship.config import Config
-from nbship.deploy import ImageChoice, Target, deploy_layer
+from nbship.deploy.apply import ImageChoice, Target, deploy_layer
 from nbship.render.k8s import OVERLAYS, render_manifests
 from nbship.spec import ProjectSpec
 

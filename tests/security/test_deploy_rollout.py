@@ -2,7 +2,7 @@
 transient API errors, waits as long as the Deployment itself allows, and says what to run when interrupted.
 
 A scripted ``ClusterClient`` plays the API server (each read of the Deployment takes the next step of a script:
-a state, or an error to raise) and a fake clock plays time; ``nbship.deploy.deploy`` runs unchanged on top.
+a state, or an error to raise) and a fake clock plays time; ``nbship.deploy.apply.deploy`` runs unchanged on top.
 Where only a real controller can show it, tests/security/test_deploy_rollout_cluster.py does it on the rig.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nbship.deploy import ImageChoice, RolloutFailedError, Target, deploy, deploy_layer
+from nbship.deploy.apply import ImageChoice, RolloutFailedError, Target, deploy, deploy_layer
+from nbship.deploy.rollout import Pace, RolloutProgress, rollout_timeout
 from nbship.errors import ClusterPermissionError, ClusterUnavailableError, ExitCode, RolloutInterruptedError
-from nbship.rollout import Pace, RolloutProgress, rollout_timeout
 from tests.unit.test_k8s_deploy import context
 
 UID = "deployment-uid"

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from nbship.build import BuildRecord, write_build_record
 from nbship.deps.pipconf import BuilderPipSettings
 from nbship.errors import ConfigError, EnvironmentMissingError, ExitCode, ImageError
-from nbship.image import (
+from nbship.image.build import BuildRecord, write_build_record
+from nbship.image.builder import (
     PushProgress,
     RunLimits,
-    SmokeResult,
     build_image,
     context_hash,
     hand_over_pip_ca,
@@ -27,8 +26,8 @@ from nbship.image import (
     pip_build_args,
     push_image,
     run_limits,
-    smoke_test,
 )
+from nbship.image.smoke import SmokeResult, smoke_test
 from nbship.render.dockerfile import PIP_CA_BUNDLE
 
 EXAMPLE = {"request": {"x": [1.0, 2.0]}, "response": {"label": "ok", "y": [1.5, 2.0]}, "cell": 9}
@@ -329,7 +328,7 @@ def test_run_limits_from_kubernetes_quantities() -> None:
 
 
 def test_no_engine_is_an_environment_error_with_the_serve_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbship.image_docker import connect
+    from nbship.image.docker_engine import connect
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(EnvironmentMissingError) as raised:
@@ -368,7 +367,7 @@ FROM python:3.11-slim
 
 
 def test_instruction_lines_follow_continuations_and_skip_comments() -> None:
-    from nbship.image_docker import instruction_lines
+    from nbship.image.docker_engine import instruction_lines
 
     lines = instruction_lines(DOCKERFILE)
     assert [n for n, _ in lines] == [2, 3, 5, 7]
@@ -376,7 +375,7 @@ def test_instruction_lines_follow_continuations_and_skip_comments() -> None:
 
 
 def test_a_failing_step_names_its_dockerfile_line_and_output_tail(tmp_path: Path) -> None:
-    from nbship.image_docker import DockerBuilder
+    from nbship.image.docker_engine import DockerBuilder
 
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     events = [
@@ -404,7 +403,7 @@ def test_a_failing_step_names_its_dockerfile_line_and_output_tail(tmp_path: Path
     ],
 )
 def test_push_failures_are_image_errors_with_a_hint(error: str, hint: str) -> None:
-    from nbship.image_docker import DockerBuilder
+    from nbship.image.docker_engine import DockerBuilder
 
     events = [{"status": "The push refers to repository [127.0.0.1:5000/churn]"}, {"error": error}]
     builder = DockerBuilder(FakeClient(FakeAPI(push=events)))  # type: ignore[arg-type]
@@ -414,7 +413,7 @@ def test_push_failures_are_image_errors_with_a_hint(error: str, hint: str) -> No
 
 
 def test_push_reads_the_digest_and_reports_layer_progress() -> None:
-    from nbship.image_docker import DockerBuilder
+    from nbship.image.docker_engine import DockerBuilder
 
     events = [
         {"status": "Pushing", "id": "a1", "progressDetail": {"current": 5, "total": 10}},
@@ -431,7 +430,7 @@ def test_push_reads_the_digest_and_reports_layer_progress() -> None:
 def test_build_context_records_the_run_and_hands_over_pip(
     tmp_path: Path, service_factory: Callable[..., FakeService]
 ) -> None:
-    from nbship.build import BuildOptions, BuildProgress, build_context
+    from nbship.image.build import BuildOptions, BuildProgress, build_context
 
     root = write_context(tmp_path / "ctx")
     ca = tmp_path / "ca.crt"
@@ -459,7 +458,7 @@ def test_build_context_records_the_run_and_hands_over_pip(
 def test_build_context_smoke_failure_keeps_the_image_and_says_so(
     tmp_path: Path, service_factory: Callable[..., FakeService]
 ) -> None:
-    from nbship.build import BuildOptions, build_context
+    from nbship.image.build import BuildOptions, build_context
 
     service = service_factory({"label": "no", "y": [1.5, 2.0]})
     builder = FakeBuilder(container=FakeContainer(service.url))
@@ -471,7 +470,7 @@ def test_build_context_smoke_failure_keeps_the_image_and_says_so(
 
 
 def test_build_context_refuses_an_incomplete_context(tmp_path: Path) -> None:
-    from nbship.build import BuildOptions, build_context
+    from nbship.image.build import BuildOptions, build_context
 
     root = write_context(tmp_path / "ctx")
     (root / "requirements.lock").unlink()

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from nbship.config import Config
-from nbship.deploy import ImageChoice, Target, deploy_layer, read_build_record
+from nbship.deploy.apply import ImageChoice, Target, deploy_layer, read_build_record
+from nbship.deploy.rollout import _fatal, rollout_state
 from nbship.errors import DeployError, UserError
 from nbship.render.k8s import render_manifests
-from nbship.rollout import _fatal, rollout_state
 from nbship.spec import ProjectSpec
 
 
@@ -139,7 +139,7 @@ def test_fatal_pod_states_fail_fast_but_only_once_they_last() -> None:
 
 
 def test_the_cli_module_imports_nothing_heavy() -> None:
-    code = ("import sys, nbship.cli.deploy; heavy = {'yaml', 'jinja2', 'pydantic', 'docker', 'nbship.deploy'}; "
+    code = ("import sys, nbship.cli.deploy; heavy = {'yaml', 'jinja2', 'pydantic', 'docker', 'nbship.deploy.apply'}; "
             "print(sorted(heavy & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -192,7 +192,7 @@ DEADLINE = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "messa
 
 
 def test_a_failed_rollout_reapplies_the_previous_template_as_nbship(tmp_path: Path) -> None:
-    from nbship.deploy import RolloutFailedError, deploy
+    from nbship.deploy.apply import RolloutFailedError, deploy
 
     old = {"metadata": {"name": "churn-1", "uid": "rs1", "ownerReferences": [{"uid": "u1"}],
                         "annotations": {"deployment.kubernetes.io/revision": "1"}},
@@ -211,7 +211,7 @@ def test_a_failed_rollout_reapplies_the_previous_template_as_nbship(tmp_path: Pa
 
 
 def test_a_failed_first_deploy_has_nothing_to_roll_back_to(tmp_path: Path) -> None:
-    from nbship.deploy import RolloutFailedError, deploy
+    from nbship.deploy.apply import RolloutFailedError, deploy
 
     cluster = FakeCluster([None, live(1, conditions=DEADLINE)], [])
     with pytest.raises(RolloutFailedError, match="no previous revision to roll back to"):

@@ -10,14 +10,10 @@ import yaml
 
 from nbship.analysis import EnvRead, Parameter
 from nbship.artifacts import ArtifactRef, RemoteArtifact
-from nbship.build import BuildRecord
 from nbship.config import Config
 from nbship.errors import CheckFailedError, ConfigError
-from nbship.image import SmokeResult
-from nbship.render.k8s import env_findings, render_manifests
+from nbship.render.k8s import env_findings, render_manifests, startup_budget
 from nbship.spec import ProjectSpec
-
-DIGEST = "sha256:" + "ab" * 32
 
 
 def make_spec(config: dict[str, Any] | None = None, **fields: Any) -> ProjectSpec:
@@ -30,15 +26,6 @@ def make_spec(config: dict[str, Any] | None = None, **fields: Any) -> ProjectSpe
     )
     values.update(fields)
     return ProjectSpec(**values)
-
-
-def record(load_seconds: float | None = 12.0, digest: str | None = DIGEST) -> BuildRecord:
-    return BuildRecord(
-        image="registry.example.com/ml/churn-model:1.0.0-0123456789ab", tags=(), image_id="sha256:1",
-        context_hash="h", reused=False, notebook_sha256="0" * 64, lock_sha256="l", base_image="python:3.11-slim",
-        platform=None, image_bytes=None, base_image_bytes=None, durations={},
-        smoke=SmokeResult(True, load_seconds=load_seconds), digest=digest,
-    )
 
 
 def objects(files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -111,8 +98,16 @@ def test_probes_use_the_served_routes_on_the_configured_port() -> None:
 def test_startup_budget_is_sized_from_the_measured_load_time_and_the_config_wins(
     configured: int | None, load: float | None, seconds: int, source: str
 ) -> None:
+    budget = startup_budget(configured, load)
+    assert (budget.seconds, budget.source) == (seconds, source)
+
+
+@pytest.mark.parametrize(("configured", "seconds", "source"), [(None, 300, "default"), (500, 500, "config")])
+def test_rendered_startup_probe_carries_the_budget_and_its_source(
+    configured: int | None, seconds: int, source: str
+) -> None:
     config = {"timeouts": {"startup_seconds": configured}} if configured else {}
-    files = render_manifests(make_spec(config), record(load) if load is not None else None)
+    files = render_manifests(make_spec(config))
     deployment = objects(files)["Deployment"]
     probe = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
     assert probe["periodSeconds"] * probe["failureThreshold"] == seconds
@@ -160,16 +155,9 @@ def test_every_env_read_has_a_source_and_an_unsourced_read_names_cell_and_line()
     assert {"API_TOKEN", "NBSHIP_PARAM_THRESHOLD"} <= names
 
 
-def test_image_by_digest_from_the_build_record_else_by_tag() -> None:
-    def images(build: BuildRecord | None) -> dict[str, Any]:
-        kustomization = yaml.safe_load(render_manifests(make_spec(), build)["k8s/base/kustomization.yaml"])
-        return dict(kustomization["images"][0])
-
-    assert images(record()) == {"name": "churn-model", "newName": "registry.example.com/ml/churn-model",
-                                "digest": DIGEST}
-    assert images(record(digest=None)) == {"name": "churn-model", "newName": "registry.example.com/ml/churn-model",
-                                           "newTag": "1.0.0-0123456789ab"}
-    assert images(None) == {"name": "churn-model", "newName": "churn-model", "newTag": "1.0.0"}
+def test_rendered_image_is_the_placeholder_the_deploy_layer_pins() -> None:
+    kustomization = yaml.safe_load(render_manifests(make_spec())["k8s/base/kustomization.yaml"])
+    assert kustomization["images"][0] == {"name": "churn-model", "newName": "churn-model", "newTag": "1.0.0"}
 
 
 def test_autoscaler_owns_replicas_and_overlays_set_the_bounds() -> None:

@@ -12,7 +12,7 @@ import joblib
 import pytest
 
 from nbship.errors import CheckFailedError, UserError
-from nbship.render import render_project
+from nbship.project import render_project
 from tests.notebooks import code, write_notebook
 
 Run = Callable[..., tuple[int, str, str]]

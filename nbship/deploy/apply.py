@@ -1,6 +1,6 @@
 """Deploy stage: a build context's ``k8s/`` overlay + its build record → applied, rolled out, or rolled back.
 
-The cluster sits behind the small ``ClusterClient`` protocol; ``nbship.deploy_kubectl.KubectlClient``
+The cluster sits behind the small ``ClusterClient`` protocol; ``nbship.deploy.kubectl.KubectlClient``
 implements it with kubectl (the user's kubeconfig and ``--context``), so nbship behaves exactly as the
 commands an operator would type, and adds no Python dependency.
 
@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from nbship.deploy_retry import retrying
-from nbship.errors import ClusterPermissionError, DeployError, UserError
-from nbship.rollout import (
+from nbship.deploy.cluster import FIELD_MANAGER, ClusterClient
+from nbship.deploy.retry import retrying
+from nbship.deploy.rollout import (
     Pace,
     RolloutProgress,
     collect_diagnostics,
@@ -45,9 +45,13 @@ from nbship.rollout import (
     rollout_timeout,
     wait_rollout,
 )
+from nbship.errors import ClusterPermissionError, DeployError, UserError
 
-FIELD_MANAGER = "nbship"
+__all__ = ["FIELD_MANAGER", "ClusterClient", "DeployResult", "Rendered", "StatusReport", "Target", "deploy"]
+
 LAYER = "nbship-deploy"
+
+
 class RolloutFailedError(DeployError):
     """The new revision did not become available; ``diagnostics`` holds the new pods' events and logs."""
 
@@ -55,24 +59,6 @@ class RolloutFailedError(DeployError):
         super().__init__(message, hint=hint)
         self.diagnostics = diagnostics
         self.rolled_back_to = rolled_back_to
-
-
-class ClusterClient(Protocol):
-    """What nbship needs from a Kubernetes API server."""
-
-    def kustomize(self, directory: Path) -> str: ...
-
-    def apply(self, manifests: str, *, force_conflicts: bool) -> str: ...
-
-    def diff(self, manifests: str) -> str: ...
-
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None: ...
-
-    def list_objects(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]: ...
-
-    def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]: ...
-
-    def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail: int) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ are translated here, once, from kubectl's stderr (kubectl prints the API server'
 
 - no kubectl, no kubeconfig, credentials refused → ``EnvironmentMissingError`` (exit 3);
 - the API server unreachable or asking to try again (refused or reset connections, timeouts, 429, 503, 504,
-  etcd timeouts) → ``ClusterUnavailableError`` (exit 3), which ``nbship.deploy_retry`` retries;
+  etcd timeouts) → ``ClusterUnavailableError`` (exit 3), which ``nbship.deploy.retry`` retries;
 - RBAC refusing a verb on a resource → ``ClusterPermissionError`` (exit 3) naming the verb and the resource;
 - a refused apply or a failed kustomize → ``DeployError`` (exit 5).
 """
@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from nbship.deploy import FIELD_MANAGER
+from nbship.deploy.cluster import FIELD_MANAGER
 from nbship.errors import ClusterPermissionError, ClusterUnavailableError, DeployError, EnvironmentMissingError
 
 # What kubectl prints when a retry may succeed: the connection failed, or the server answered 429/503/504 or

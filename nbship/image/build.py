@@ -1,8 +1,8 @@
-"""Image stage, whole run: a notebook (or a rendered build context) → image, smoke test, push → ``BuildRecord``.
+"""Image stage, whole run: a rendered build context → image, smoke test, push → ``BuildRecord``.
 
-``build_notebook`` locks (or checks the lock under ``frozen``), renders the build context and calls
-``build_context``, which needs only the context: it hands pip's settings to the builder stage, builds or
-reuses the content-tagged image, smoke-tests it, pushes it, and returns the record written to
+``build_context`` needs only the context (``nbship.project.build_notebook`` renders it first): it hands pip's
+settings to the builder stage, builds or reuses the content-tagged image, smoke-tests it, pushes it, and
+returns the record written to
 ``nbship-build.json`` (image, tags, digest, notebook sha256, lock hash, base image, sizes, durations, the
 smoke result and the model load time it measured).
 """
@@ -21,23 +21,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbship.errors import ImageError
-from nbship.image import (
+from nbship.image.builder import (
     RECORD_FILE,
     ImageBuilder,
     PushProgress,
     RunLimits,
-    SmokeResult,
     build_image,
     hand_over_pip_ca,
     pip_build_args,
     push_image,
-    smoke_test,
 )
+from nbship.image.smoke import SmokeResult, smoke_test
 
 if TYPE_CHECKING:
     from nbship.deps.pipconf import BuilderPipSettings
 
-__all__ = ["RECORD_FILE", "BuildOptions", "BuildProgress", "BuildRecord", "build_context", "build_notebook"]
+__all__ = ["RECORD_FILE", "BuildOptions", "BuildProgress", "BuildRecord", "build_context"]
 
 
 @dataclass(frozen=True)
@@ -201,44 +200,6 @@ def build_context(
         digest=digest,
         pushed=built.tags if digest else (),
     )
-
-
-def build_notebook(
-    builder: ImageBuilder,
-    notebook: Path,
-    out: Path,
-    options: BuildOptions,
-    progress: BuildProgress = BuildProgress(),
-    *,
-    config: Path | None = None,
-    frozen: bool = False,
-) -> BuildRecord:
-    """Lock (or check the lock), render into ``out``, then ``build_context``; the config's limits apply.
-
-    Raises:
-        LockError: the lock is stale or missing under ``frozen``, or cannot be resolved.
-        CheckFailedError, NotebookError, ConfigError: the notebook cannot be rendered.
-        ImageError: as ``build_context``.
-    """
-    from dataclasses import replace
-
-    from nbship.deps import pip_settings
-    from nbship.image import run_limits
-    from nbship.render import render_project
-
-    platform = options.platform or "linux/amd64"
-    if platform not in ("linux/amd64", "linux/arm64"):
-        raise ImageError(f"--platform {platform}: nbship locks for linux/amd64 or linux/arm64 only")
-    progress.stage(f"{'checking the lock' if frozen else 'locking'} and rendering {notebook.name} into {out}")
-    rendered = render_project(notebook, out, config=config, frozen=frozen, platform=platform)  # type: ignore[arg-type]
-    spec = rendered.spec
-    limits = spec.config.resources.limits
-    resolved = replace(
-        options,
-        repository=options.repository or spec.config.repository or spec.name,
-        limits=run_limits(limits.cpu, limits.memory),
-    )
-    return build_context(builder, out, resolved, progress, pip=lambda: pip_settings().for_builder())
 
 
 def build_labels(source_dir: Path) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """Image stage: a rendered build context → a built, smoke-tested and optionally pushed image.
 
 The engine sits behind the small ``ImageBuilder`` protocol (the docker SDK implementation is
-``nbship.image_docker.DockerBuilder``; the unit tests use a fake). This module holds what does not depend on
-the engine: the content-hash tag, reuse of an existing image, the smoke test's parity check and the push.
-``nbship.build`` chains them and writes the build record.
+``nbship.image.docker_engine.DockerBuilder``; the unit tests use a fake). This module holds what does not depend on
+the engine: the content-hash tag, reuse of an existing image and the push (the smoke test is ``smoke.py``).
+``nbship.image.build`` chains them into the build record.
 
 The tag is ``<repository>:<version>-<12 hex of the context hash>``. The hash covers every file of the build
 context (path, executable bit, bytes) and the target platform, but not the CA bundle handed to the builder
@@ -15,16 +15,13 @@ outside the context, so identical inputs keep the identical tag and the existing
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nbship.errors import ConfigError, ImageError
 from nbship.render.dockerfile import PIP_CA_BUNDLE
@@ -32,7 +29,7 @@ from nbship.render.dockerfile import PIP_CA_BUNDLE
 if TYPE_CHECKING:
     from nbship.deps.pipconf import BuilderPipSettings
 
-RECORD_FILE = "nbship-build.json"  # the build record (nbship.build), never part of the image
+RECORD_FILE = "nbship-build.json"  # the build record (nbship.image.build), never part of the image
 _NOT_HASHED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
 _NOT_HASHED_FILES = frozenset({PIP_CA_BUNDLE, RECORD_FILE})
 # the manifests sit in the build context but are not in the image: changing replicas must not change the tag
@@ -130,29 +127,6 @@ class BuiltImage:
     context_hash: str
     reused: bool
     seconds: float
-
-
-@dataclass(frozen=True)
-class SmokeResult:
-    passed: bool
-    problem: str | None = None
-    differences: tuple[str, ...] = ()
-    uid: int | None = None
-    ready_seconds: float | None = None
-    load_seconds: float | None = None
-    log_tail: str = ""
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "problem": self.problem,
-            "differences": list(self.differences),
-            "uid": self.uid,
-            "ready_seconds": self.ready_seconds,
-            "load_seconds": self.load_seconds,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def context_hash(root: Path, platform: str | None = None) -> str:
@@ -258,98 +232,6 @@ def build_image(
     for ref in tags[1:]:
         builder.tag(image_id, ref)
     return BuiltImage(image_id, tags, content, reused, time.perf_counter() - started)
-
-
-def smoke_test(
-    builder: ImageBuilder,
-    image: str,
-    context: Path,
-    *,
-    limits: RunLimits = RunLimits(),
-    environment: Mapping[str, str] | None = None,
-    ready_timeout: float = 120.0,
-    grace_seconds: int = 10,
-) -> SmokeResult:
-    """Run ``image``, wait for ``/readyz``, post the manifest's example and compare as ``nbship check`` does.
-
-    The container is stopped and removed whatever happens; the image is kept.
-    """
-    from nbship.compare import same_response
-
-    manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
-    port = int(manifest["service"]["port"])
-    started = time.perf_counter()
-    writable = [f"/app/{d}" for d in manifest.get("writable_dirs", [])]
-    container = builder.run(image, port=port, limits=limits, environment=environment or {}, writable=writable)
-    try:
-        ready = _wait_ready(container, ready_timeout)
-        if isinstance(ready, str):
-            return SmokeResult(False, ready, log_tail=container.logs(60), seconds=time.perf_counter() - started)
-        ready_seconds, load_seconds = time.perf_counter() - started, _load_seconds(container.logs(200))
-        uid = container.process_uid()
-        common: dict[str, Any] = {"uid": uid, "ready_seconds": ready_seconds, "load_seconds": load_seconds}
-        example = manifest.get("example")
-        problem: str | None = None
-        differences: list[str] = []
-        if uid == 0:
-            problem = "the service runs as root (uid 0); the image must set a non-root USER"
-        elif example is not None:
-            status, body = _post_json(container.url + "/predict", example["request"])
-            if status != 200:
-                problem = f"POST /predict answered {status}: {body[:500]}"
-            else:
-                differences = same_response(example["response"], json.loads(body))
-                if differences:
-                    problem = f"the response differs from the notebook's output (cell {example.get('cell')})"
-        tail = container.logs(60) if problem else ""
-        return SmokeResult(
-            problem is None, problem, tuple(differences), log_tail=tail, seconds=time.perf_counter() - started, **common
-        )
-    finally:
-        container.remove(grace_seconds)
-
-
-def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
-    """The body of the first 200 from ``/readyz``, or why it never came."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(container.url + "/readyz", timeout=2) as response:
-                if response.status == 200:
-                    body: bytes = response.read()
-                    return body
-        except (urllib.error.URLError, OSError):
-            pass  # not listening yet, or not ready (503)
-        if not container.running():
-            return "the container exited before it was ready"
-        time.sleep(0.2)
-    return f"not ready after {timeout:.0f} s (GET /readyz never answered 200)"
-
-
-def _load_seconds(log: str) -> float | None:
-    """The load cells' time, from the runtime's JSON ``ready`` log line."""
-    for line in log.splitlines():
-        try:
-            document = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(document, dict) and document.get("event") == "ready":
-            value = document.get("load_seconds")
-            return float(value) if isinstance(value, (int, float)) else None
-    return None
-
-
-def _post_json(url: str, payload: Any) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return int(response.status), response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return int(e.code), e.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError) as e:
-        return 0, f"no answer ({e})"
 
 
 def push_image(builder: ImageBuilder, tags: Sequence[str], on_progress: Callable[[PushProgress], None]) -> str:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from nbship.deploy.rollout import Pace
 from nbship.errors import ClusterUnavailableError
-from nbship.rollout import Pace
 
 if TYPE_CHECKING:
-    from nbship.deploy import ClusterClient
+    from nbship.deploy.cluster import ClusterClient
 
 T = TypeVar("T")
 

@@ -21,12 +21,10 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from nbship.deploy.cluster import ClusterClient
 from nbship.errors import ClusterUnavailableError, DeployError, RolloutInterruptedError
-
-if TYPE_CHECKING:
-    from nbship.deploy import ClusterClient
 
 # Waiting reasons of a new pod that no amount of waiting fixes, and how long nbship waits before saying so.
 FATAL_AFTER_SECONDS = {

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbship.errors import EnvironmentMissingError, ImageError
-from nbship.image import PushProgress, RunLimits
+from nbship.image.builder import PushProgress, RunLimits
 from nbship.render.dockerfile import USER_ID
 
 if TYPE_CHECKING:

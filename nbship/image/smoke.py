@@ -1,0 +1,134 @@
+"""Image stage, smoke test: the built image run as the pod runs it, answering the notebook's example.
+
+The container has a read-only root filesystem with ``/tmp`` and the manifest's ``writable_dirs`` as empty
+writable mounts, and the config's limits. The test waits for ``/readyz``, checks that the service does not run
+as root, posts the example's request to ``/predict`` and compares the answer as ``nbship check`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbship.image.builder import ContainerHandle, ImageBuilder, RunLimits
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    passed: bool
+    problem: str | None = None
+    differences: tuple[str, ...] = ()
+    uid: int | None = None
+    ready_seconds: float | None = None
+    load_seconds: float | None = None
+    log_tail: str = ""
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "problem": self.problem,
+            "differences": list(self.differences),
+            "uid": self.uid,
+            "ready_seconds": self.ready_seconds,
+            "load_seconds": self.load_seconds,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def smoke_test(
+    builder: ImageBuilder,
+    image: str,
+    context: Path,
+    *,
+    limits: RunLimits = RunLimits(),
+    environment: Mapping[str, str] | None = None,
+    ready_timeout: float = 120.0,
+    grace_seconds: int = 10,
+) -> SmokeResult:
+    """Run ``image``, wait for ``/readyz``, post the manifest's example and compare as ``nbship check`` does.
+
+    The container is stopped and removed whatever happens; the image is kept.
+    """
+    from nbship.compare import same_response
+
+    manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
+    port = int(manifest["service"]["port"])
+    started = time.perf_counter()
+    writable = [f"/app/{d}" for d in manifest.get("writable_dirs", [])]
+    container = builder.run(image, port=port, limits=limits, environment=environment or {}, writable=writable)
+    try:
+        ready = _wait_ready(container, ready_timeout)
+        if isinstance(ready, str):
+            return SmokeResult(False, ready, log_tail=container.logs(60), seconds=time.perf_counter() - started)
+        ready_seconds, load_seconds = time.perf_counter() - started, _load_seconds(container.logs(200))
+        uid = container.process_uid()
+        common: dict[str, Any] = {"uid": uid, "ready_seconds": ready_seconds, "load_seconds": load_seconds}
+        example = manifest.get("example")
+        problem: str | None = None
+        differences: list[str] = []
+        if uid == 0:
+            problem = "the service runs as root (uid 0); the image must set a non-root USER"
+        elif example is not None:
+            status, body = _post_json(container.url + "/predict", example["request"])
+            if status != 200:
+                problem = f"POST /predict answered {status}: {body[:500]}"
+            else:
+                differences = same_response(example["response"], json.loads(body))
+                if differences:
+                    problem = f"the response differs from the notebook's output (cell {example.get('cell')})"
+        tail = container.logs(60) if problem else ""
+        return SmokeResult(
+            problem is None, problem, tuple(differences), log_tail=tail, seconds=time.perf_counter() - started, **common
+        )
+    finally:
+        container.remove(grace_seconds)
+
+
+def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
+    """The body of the first 200 from ``/readyz``, or why it never came."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(container.url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    body: bytes = response.read()
+                    return body
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet, or not ready (503)
+        if not container.running():
+            return "the container exited before it was ready"
+        time.sleep(0.2)
+    return f"not ready after {timeout:.0f} s (GET /readyz never answered 200)"
+
+
+def _load_seconds(log: str) -> float | None:
+    """The load cells' time, from the runtime's JSON ``ready`` log line."""
+    for line in log.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and document.get("event") == "ready":
+            value = document.get("load_seconds")
+            return float(value) if isinstance(value, (int, float)) else None
+    return None
+
+
+def _post_json(url: str, payload: Any) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return int(e.code), e.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as e:
+        return 0, f"no answer ({e})"

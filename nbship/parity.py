@@ -1,0 +1,92 @@
+"""Parity stage: a rendered build context → findings, by running its package on the notebook's example.
+
+``verify_parity`` runs ``python -m nbship_runtime.selftest`` in a fresh interpreter inside the build context
+(with local copies standing in for remote artifacts, ``stage_remote_copies``) and compares its answer with the
+example cell's saved output, as the smoke test later does for the image.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nbship.errors import Finding, Location
+from nbship.spec import ProjectSpec
+
+
+def stage_remote_copies(spec: ProjectSpec, root: Path) -> list[Path]:
+    """Put the local copies of remote artifacts (checked against their sha256 by ``nbship check``) under ``root``.
+
+    For the runs on this machine (the parity check, ``nbship serve``); in the image the runtime downloads them.
+    Returns what it put there, for the caller to remove.
+    """
+    import shutil
+
+    staged = []
+    for remote in spec.remote_artifacts:
+        local, target = spec.source_dir / remote.path, root / remote.path
+        if local.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, target)
+            staged.append(target)
+    return staged
+
+
+def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> list[Finding]:
+    """Point 7: run the rendered package in a fresh interpreter and compare its answer with the saved output."""
+    import subprocess
+    import sys
+
+    from nbship import _proc
+    from nbship.compare import same_response
+
+    if spec.example is None:
+        return []
+    where = Location(spec.notebook_file, spec.example.cell, None)
+    staged = stage_remote_copies(spec, root)
+    try:
+        done = _proc.run([sys.executable, "-m", "nbship_runtime.selftest"], cwd=root, timeout=timeout,
+                         env=_clean_env(root))
+    except subprocess.TimeoutExpired:
+        return [Finding("error", "parity", f"the exported code did not answer the example within {timeout:.0f} s",
+                        where)]
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)
+    if done.returncode != 0:
+        try:
+            report = json.loads(done.stderr.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            return [Finding("error", "parity", f"the exported code failed:\n{tail}", where)]
+        frames = report["where"]
+        cell_where = where
+        if frames:
+            _file, _, rest = frames[-1].partition(" cell ")
+            cell_no, _, line_no = rest.partition(" line ")
+            cell_where = Location(spec.notebook_file, int(cell_no), int(line_no))
+        return [Finding("error", "parity", f"the exported code raised {report['error']} during {report['stage']}",
+                        cell_where, "It ran in the notebook's kernel: does it depend on state from an untagged "
+                        "cell or on the order the cells were run in?")]
+    actual = json.loads(done.stdout.strip().splitlines()[-1])
+    differences = same_response(spec.example.response, actual)
+    if not differences:
+        return []
+    shown = "; ".join(differences[:5])
+    return [Finding(
+        "error", "parity",
+        f"the exported code answers the example differently from the notebook: {shown}\n"
+        f"  notebook: {json.dumps(spec.example.response, sort_keys=True)[:300]}\n"
+        f"  exported: {json.dumps(actual, sort_keys=True)[:300]}",
+        where, "The notebook's output may be stale (run it again and save), or the exported cells depend on "
+               "state from untagged cells.",
+    )]
+
+
+def _clean_env(root: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSHIP_PARAM_")}
+    env["PYTHONPATH"] = str(root)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env

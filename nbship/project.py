@@ -1,0 +1,134 @@
+"""The pipeline, chained: the only module that calls more than one stage.
+
+Each stage is a function with typed input and output (``docs/architecture.md``); the commands of ``nbship.cli``
+call exactly one function here, or one stage directly:
+
+- ``check_notebook``: notebook → ``CheckResult`` (static checks, the lock's state, parity on a throwaway render);
+- ``render_project``: notebook → checked ``ProjectSpec`` → lock → build context on disk (``RenderResult``);
+- ``build_notebook``: ``render_project``, then the image stage's ``build_context`` → ``BuildRecord``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from nbship.check import CheckResult, inspect_notebook, lock_findings
+from nbship.errors import CheckFailedError, Finding, ImageError
+from nbship.parity import verify_parity
+from nbship.render import build_files
+from nbship.render.writer import write_tree
+from nbship.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from nbship.deps import Lockfile
+    from nbship.image.build import BuildOptions, BuildProgress, BuildRecord
+    from nbship.image.builder import ImageBuilder
+
+
+def check_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
+    """Everything ``nbship check`` proves: the static checks, the lock's state and, with ``verify``, parity
+    on a throwaway render of the build context.
+
+    Raises:
+        NotebookError, ConfigError: as ``inspect_notebook``.
+    """
+    result = inspect_notebook(path, config_path=config_path, verify=verify)
+    result = result.with_findings(lock_findings(result))
+    if result.spec is not None and verify:
+        with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
+            context = Path(tmp) / "context"
+            write_tree(build_files(result.spec), context)
+            result = result.with_findings(verify_parity(result.spec, context))
+    return result
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    out: Path
+    spec: ProjectSpec
+    findings: tuple[Finding, ...]
+    lock: Lockfile | None = None
+
+
+def render_project(
+    notebook: Path,
+    out: Path,
+    *,
+    config: Path | None = None,
+    verify: bool = True,
+    lock: bool = True,
+    frozen: bool = False,
+    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64",
+) -> RenderResult:
+    """Check the notebook, lock its dependencies, then write its build context to ``out``.
+
+    The parity run happens on the complete tree before it replaces ``out``. With ``lock=False`` the context has
+    no ``requirements.lock`` and no Dockerfile (enough to serve it, not to build an image).
+
+    Raises:
+        NotebookError, ConfigError: the inputs cannot be read.
+        CheckFailedError: a check or the parity run failed; ``out`` is left as it was.
+        LockError: the lock cannot be made, or is stale or missing under ``frozen``.
+    """
+    result = inspect_notebook(notebook, config_path=config, verify=verify)
+    if result.errors or result.spec is None:
+        raise CheckFailedError(result.findings)
+    spec = result.spec
+    lockfile = None
+    if lock:
+        from nbship.deps import ensure_lock
+        from nbship.deps.request import request_from
+
+        request = request_from(notebook, result.code, spec.config, spec.artifacts,
+                               python_version=spec.python_version, platform=platform, frozen=frozen)
+        lockfile = ensure_lock(request)
+
+    def parity(tmp: Path) -> None:
+        problems = verify_parity(spec, tmp) if verify else []
+        if problems:
+            raise CheckFailedError((*result.findings, *problems))
+
+    write_tree(build_files(spec, lockfile.text if lockfile else None), out, before_commit=parity)
+    return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)
+
+
+def build_notebook(
+    builder: ImageBuilder,
+    notebook: Path,
+    out: Path,
+    options: BuildOptions,
+    progress: BuildProgress | None = None,
+    *,
+    config: Path | None = None,
+    frozen: bool = False,
+) -> BuildRecord:
+    """Lock (or check the lock), render into ``out``, then ``build_context``; the config's limits apply.
+
+    Raises:
+        LockError: the lock is stale or missing under ``frozen``, or cannot be resolved.
+        CheckFailedError, NotebookError, ConfigError: the notebook cannot be rendered.
+        ImageError: as ``build_context``.
+    """
+    from dataclasses import replace
+
+    from nbship.deps import pip_settings
+    from nbship.image.build import BuildProgress, build_context
+    from nbship.image.builder import run_limits
+
+    progress = progress or BuildProgress()
+    platform = options.platform or "linux/amd64"
+    if platform not in ("linux/amd64", "linux/arm64"):
+        raise ImageError(f"--platform {platform}: nbship locks for linux/amd64 or linux/arm64 only")
+    progress.stage(f"{'checking the lock' if frozen else 'locking'} and rendering {notebook.name} into {out}")
+    rendered = render_project(notebook, out, config=config, frozen=frozen, platform=platform)  # type: ignore[arg-type]
+    spec = rendered.spec
+    limits = spec.config.resources.limits
+    resolved = replace(
+        options,
+        repository=options.repository or spec.config.repository or spec.name,
+        limits=run_limits(limits.cpu, limits.memory),
+    )
+    return build_context(builder, out, resolved, progress, pip=lambda: pip_settings().for_builder())

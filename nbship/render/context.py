@@ -1,0 +1,148 @@
+"""Render stage, template contexts: the typed, frozen objects the Kubernetes templates receive.
+
+``nbship.render.k8s`` computes them from the ``ProjectSpec``; ``nbship.render.checks`` reads them to check the
+rendered objects against each other. Templates only read these fields (``if`` and ``for``, no computation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+STARTUP_PERIOD_SECONDS = 5
+
+StartupSource = Literal["config", "measured", "default"]
+
+
+@dataclass(frozen=True)
+class StartupBudget:
+    seconds: int
+    source: StartupSource
+    load_seconds: float | None = None
+
+    @property
+    def failure_threshold(self) -> int:
+        return math.ceil(self.seconds / STARTUP_PERIOD_SECONDS)
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: str
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    """Kustomize's ``images:`` entry: ``name`` as written in the Deployment, rewritten to the real reference."""
+
+    name: str
+    new_name: str
+    new_tag: str | None
+    digest: str | None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.new_name}@{self.digest}" if self.digest else f"{self.new_name}:{self.new_tag}"
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    name: str
+    secret: str
+    key: str
+    optional: bool
+
+
+@dataclass(frozen=True)
+class TolerationContext:
+    key: str
+    operator: str
+    value: str | None
+    effect: str | None
+
+
+@dataclass(frozen=True)
+class GpuContext:
+    resource: str
+    count: int
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[TolerationContext, ...]
+
+
+@dataclass(frozen=True)
+class ScalingContext:
+    hpa: bool
+    keda: bool
+    min_replicas: int
+    max_replicas: int
+    cpu_utilization: int | None
+    memory_utilization: int | None
+    in_flight_target: int | None
+
+
+@dataclass(frozen=True)
+class WritableDir:
+    volume: str
+    mount_path: str
+    size_limit: str | None = None  # downloads are as large as the artifacts; /tmp is scratch space
+
+
+@dataclass(frozen=True)
+class IngressContext:
+    host: str | None
+    class_name: str | None
+    tls_secret: str | None
+
+
+@dataclass(frozen=True)
+class OverlayContext:
+    name: str
+    namespace: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+
+
+@dataclass(frozen=True)
+class ManifestContext:
+    name: str
+    version: str
+    nbship_version: str
+    notebook: str
+    labels: tuple[tuple[str, str], ...]
+    selector: tuple[tuple[str, str], ...]
+    config_map: str
+    image: ImagePin
+    port: int
+    port_name: str
+    container: str
+    uid: int
+    requests: tuple[tuple[str, str], ...]
+    limits: tuple[tuple[str, str], ...]
+    gpu: GpuContext | None
+    config_entries: tuple[ConfigEntry, ...]
+    secret_env: tuple[SecretEnv, ...]
+    implicit_env: tuple[str, ...]  # set by the image, the runtime (notebook %env settings) or Kubernetes
+    defaulted_env: tuple[str, ...]
+    startup: StartupBudget
+    startup_probe: Probe
+    readiness_probe: Probe
+    liveness_probe: Probe
+    metrics_path: str
+    prestop_seconds: int
+    termination_grace_seconds: int
+    progress_deadline_seconds: int
+    replicas: int | None  # None when an autoscaler owns spec.replicas
+    scaling: ScalingContext
+    writable_dirs: tuple[WritableDir, ...]
+    allow_namespaces: tuple[str, ...] | None
+    ingress: IngressContext | None
