@@ -138,6 +138,28 @@ class Ingress(_Strict):
     tls_secret: str | None = None
 
 
+class Slo(_Strict):
+    """The service's objectives; the PrometheusRule alerts when they are missed."""
+
+    latency_p95_seconds: float | None = Field(
+        None, gt=0, description="p95 latency objective of the prediction routes; alerts above it"
+    )
+    error_ratio: float = Field(0.01, gt=0, lt=1, description="share of 5xx answers (503 aside) that alerts")
+    load_shed_ratio: float = Field(0.05, gt=0, lt=1, description="share of 503 answers (load shed) that alerts")
+
+
+class Monitoring(_Strict):
+    """Prometheus Operator objects, opt-in: the operator ignores the ``prometheus.io/*`` annotations."""
+
+    enabled: bool = Field(False, description="render a ServiceMonitor or PodMonitor, and a PrometheusRule")
+    monitor: Literal["ServiceMonitor", "PodMonitor"] = "ServiceMonitor"
+    interval: str = Field("30s", pattern=r"^[0-9]+(ms|s|m|h)$", description="scrape interval")
+    rules: bool = Field(True, description="render the PrometheusRule with the alerts of `slo`")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="extra labels the operator selects on (e.g. `release: prometheus`)"
+    )
+
+
 class Config(_Strict):
     """The whole of ``nbship.yaml``; every key optional."""
 
@@ -160,6 +182,8 @@ class Config(_Strict):
     server: Server = Field(default_factory=Server)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     ingress: Ingress = Field(default_factory=Ingress)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    slo: Slo = Field(default_factory=Slo)
 
     @field_validator("name")
     @classmethod

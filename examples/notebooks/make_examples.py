@@ -760,6 +760,13 @@ gpu:
 autoscaling:
   min_replicas: 1
   max_replicas: 3
+# the GPU cluster runs the Prometheus Operator (kube-prometheus-stack, release "prometheus")
+monitoring:
+  enabled: true
+  labels:
+    release: prometheus
+slo:
+  latency_p95_seconds: 0.25
 # the encoder is published by the platform team; the pod downloads and verifies it at start-up
 artifacts:
   - path: weights/encoder.npz

@@ -176,6 +176,17 @@ def _selector_problems(
                     problems.append(
                         f"Ingress {ingress['metadata']['name']} routes to a Service port that does not exist"
                     )
+    for monitor in by_kind.get("ServiceMonitor", []):
+        selected = [s for s in by_kind.get("Service", []) if _selects(monitor["spec"]["selector"]["matchLabels"],
+                                                                       s["metadata"].get("labels", {}))]
+        if not selected or any(e.get("port") not in service_ports for e in monitor["spec"]["endpoints"]):
+            problems.append(f"ServiceMonitor {monitor['metadata']['name']} scrapes no port of the Service")
+    container_ports = {p.get("name") for c in deployment["spec"]["template"]["spec"]["containers"]
+                       for p in c.get("ports", [])}
+    for monitor in by_kind.get("PodMonitor", []):
+        if not _selects(monitor["spec"]["selector"]["matchLabels"], labels) or any(
+                e.get("port") not in container_ports for e in monitor["spec"]["podMetricsEndpoints"]):
+            problems.append(f"PodMonitor {monitor['metadata']['name']} scrapes no port of the Deployment's pods")
     accounts = {a["metadata"]["name"] for a in by_kind.get("ServiceAccount", [])}
     if deployment["spec"]["template"]["spec"].get("serviceAccountName") not in accounts:
         problems.append("the Deployment's serviceAccountName is not a rendered ServiceAccount")

@@ -87,6 +87,8 @@ class ScalingContext:
     cpu_utilization: int | None
     memory_utilization: int | None
     in_flight_target: int | None
+    keda_query: str | None = None  # the production namespace's; each overlay patches in its own
+    keda_query_index: int = 0  # the prometheus trigger's position among the triggers
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,33 @@ class IngressContext:
 
 
 @dataclass(frozen=True)
+class AlertRule:
+    alert: str
+    expr: str
+    for_: str
+    severity: Literal["warning", "critical"]
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True)
+class MonitorContext:
+    kind: Literal["ServiceMonitor", "PodMonitor"]
+    interval: str
+    extra_labels: tuple[tuple[str, str], ...]
+    rules: bool
+
+
+@dataclass(frozen=True)
 class OverlayContext:
     name: str
     namespace: str
     replicas: int
     min_replicas: int
     max_replicas: int
+    resources: tuple[str, ...] = ()  # overlay-only files (the PrometheusRule)
+    alerts: tuple[AlertRule, ...] = ()
+    keda_query: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,3 +169,4 @@ class ManifestContext:
     writable_dirs: tuple[WritableDir, ...]
     allow_namespaces: tuple[str, ...] | None
     ingress: IngressContext | None
+    monitor: MonitorContext | None = None

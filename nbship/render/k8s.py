@@ -40,6 +40,7 @@ from nbship.render.context import (
     TolerationContext,
     WritableDir,
 )
+from nbship.render.monitoring import alert_rules, keda_query, monitor_context
 
 if TYPE_CHECKING:
     from nbship.spec import ProjectSpec
@@ -160,6 +161,8 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         cpu_utilization=scale.cpu_utilization,
         memory_utilization=scale.memory_utilization,
         in_flight_target=scale.in_flight_target,
+        keda_query=keda_query(spec.name, spec.name) if scale.in_flight_target is not None else None,
+        keda_query_index=(scale.cpu_utilization is not None) + (scale.memory_utilization is not None),
     )
     policy = config.network_policy
     ingress = config.ingress
@@ -197,14 +200,26 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         writable_dirs=_writable_dirs(spec),
         allow_namespaces=tuple(sorted(policy.allow_namespaces)) if policy.enabled else None,
         ingress=IngressContext(ingress.host, ingress.class_name, ingress.tls_secret) if ingress.enabled else None,
+        monitor=monitor_context(config),
     )
 
 
-def overlay_context(ctx: ManifestContext, name: str, replicas: int) -> OverlayContext:
-    """Staging runs one pod (autoscaling up to two); production runs what the config says."""
+def overlay_context(ctx: ManifestContext, name: str, spec: ProjectSpec) -> OverlayContext:
+    """Staging runs one pod (autoscaling up to two); production runs what the config says.
+
+    What depends on the namespace is rendered per overlay: the alerts and the KEDA trigger's query.
+    """
     if name == "staging":
-        return OverlayContext(name, f"{ctx.name}-staging", 1, 1, min(2, ctx.scaling.max_replicas))
-    return OverlayContext(name, ctx.name, replicas, ctx.scaling.min_replicas, ctx.scaling.max_replicas)
+        namespace, sizes = f"{ctx.name}-staging", (1, 1, min(2, ctx.scaling.max_replicas))
+    else:
+        namespace, sizes = ctx.name, (spec.config.replicas, ctx.scaling.min_replicas, ctx.scaling.max_replicas)
+    rules = ctx.monitor is not None and ctx.monitor.rules
+    return OverlayContext(
+        name, namespace, *sizes,
+        resources=("prometheusrule.yaml",) if rules else (),
+        alerts=alert_rules(ctx.name, namespace, spec.config) if rules else (),
+        keda_query=keda_query(ctx.name, namespace) if ctx.scaling.keda_query is not None else None,
+    )
 
 
 def env_findings(spec: ProjectSpec) -> list[Finding]:
@@ -238,15 +253,20 @@ def render_manifests(spec: ProjectSpec) -> dict[str, str]:
     base += ["scaledobject"] if ctx.scaling.keda else []
     base += ["networkpolicy"] if ctx.allow_namespaces is not None else []
     base += ["ingress"] if ctx.ingress is not None else []
+    base += [ctx.monitor.kind.lower()] if ctx.monitor is not None else []
     for name in base:
         files[f"k8s/base/{name}.yaml"] = env.get_template(f"k8s/base/{name}.yaml.jinja").render(ctx=ctx)
     files["k8s/base/kustomization.yaml"] = env.get_template("k8s/base/kustomization.yaml.jinja").render(
         ctx=ctx, resources=[f"{name}.yaml" for name in base]
     )
     for overlay in OVERLAYS:
-        octx = overlay_context(ctx, overlay, spec.config.replicas)
-        files[f"k8s/overlays/{overlay}/kustomization.yaml"] = env.get_template(
+        octx = overlay_context(ctx, overlay, spec)
+        folder = f"k8s/overlays/{overlay}"
+        files[f"{folder}/kustomization.yaml"] = env.get_template(
             "k8s/overlays/kustomization.yaml.jinja"
         ).render(ctx=ctx, overlay=octx)
+        for resource in octx.resources:
+            files[f"{folder}/{resource}"] = env.get_template(f"k8s/overlays/{resource}.jinja").render(
+                ctx=ctx, overlay=octx)
     check_manifests(files, ctx)
     return files
