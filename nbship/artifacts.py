@@ -1,18 +1,20 @@
 """Stage 3b: the files the service needs → ``ArtifactRef``s with size and sha256.
 
 Relative paths in ``load`` and ``parameters`` cells that point at existing files or folders beside the notebook
-are artifacts; a path-like literal with an artifact's extension that does not exist is an error, as is a path
-that leaves the notebook's folder. ``artifacts:`` in nbship.yaml adds more, or declares remote ones (downloaded
-and verified at start-up, never copied into the build context).
+are artifacts, whether written as literals or built by expressions (``artifact_paths``); a path with an
+artifact's extension that does not exist is an error, as is a path that leaves the notebook's folder.
+``artifacts:`` in nbship.yaml adds more, or declares remote ones (downloaded and verified at start-up, never
+copied into the build context).
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from nbship.artifact_paths import path_uses
 from nbship.config import Artifact
 from nbship.errors import Finding, Location
 from nbship.extract import CleanCell
@@ -52,7 +54,8 @@ def tree_files(root: Path) -> list[Path]:
     )
 
 
-def _describe(base: Path, relative: str, cell: int | None, line: int | None = None) -> ArtifactRef:
+def describe_artifact(base: Path, relative: str, cell: int | None, line: int | None = None) -> ArtifactRef:
+    """The artifact at ``base / relative``, file or folder, with its size and sha256."""
     target = base / relative
     if target.is_dir():
         digest = hashlib.sha256()
@@ -62,20 +65,6 @@ def _describe(base: Path, relative: str, cell: int | None, line: int | None = No
             size += f.stat().st_size
         return ArtifactRef(relative, size, digest.hexdigest(), cell, is_dir=True, line=line)
     return ArtifactRef(relative, target.stat().st_size, file_sha256(target), cell, line=line)
-
-
-def _candidates(clean: CleanCell) -> list[tuple[str, int]]:
-    assert clean.tree is not None
-    docstrings = {
-        id(n.body[0].value) for n in ast.walk(clean.tree)
-        if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
-        and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
-    }
-    return [
-        (n.value, n.lineno) for n in ast.walk(clean.tree)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
-        and 0 < len(n.value) < 256 and "\n" not in n.value and "://" not in n.value
-    ]
 
 
 def find_artifacts(
@@ -92,36 +81,37 @@ def find_artifacts(
 
     remote = [RemoteArtifact(a.path, a.uri, a.sha256) for a in declared if a.uri and a.sha256]
     remote_paths = {PurePosixPath(r.path).as_posix() for r in remote}
-    for clean in cells:
-        if clean.cell.role not in ("load", "parameters") or clean.tree is None:
+    for use in path_uses(cells):
+        assert use.text is not None or not use.literal
+        if use.text is None:
+            continue  # reported after the parity run, unless the load cells opened what it names
+        path = Path(use.text)
+        shown = f"'{use.text}'" if use.literal else f"'{use.text}' ({use.expression})"
+        looks_like_file = path.suffix.lower() in ARTIFACT_SUFFIXES and " " not in use.text
+        if path.is_absolute():
+            if looks_like_file or (path.exists() and len(path.parts) > 1):
+                problem(f"{shown} is an absolute path, which will not exist in the image", use.cell, use.line,
+                        "Use a path relative to the notebook's folder.")
             continue
-        for text, line in _candidates(clean):
-            path = Path(text)
-            looks_like_file = path.suffix.lower() in ARTIFACT_SUFFIXES and " " not in text
-            if path.is_absolute():
-                if looks_like_file or path.exists():
-                    problem(f"'{text}' is an absolute path, which will not exist in the image", clean.cell.number,
-                            line, "Use a path relative to the notebook's folder.")
-                continue
-            target = (base / path).resolve()
-            relative = PurePosixPath(*path.parts).as_posix()
-            if relative in remote_paths:
-                continue
-            if not target.exists():
-                if looks_like_file:
-                    problem(f"'{text}' does not exist beside the notebook", clean.cell.number, line,
-                            "Create the file (run the training cells), or declare it as a remote artifact in "
-                            "nbship.yaml.")
-                continue
-            if target == notebook.resolve():
-                continue
-            if not target.is_relative_to(base):
-                problem(f"'{text}' is outside the notebook's folder", clean.cell.number, line,
-                        "Move the file under the notebook's folder so it can be copied into the image.")
-                continue
-            if target == base:
-                continue
-            found.setdefault(relative, _describe(base, relative, clean.cell.number, line))
+        target = (base / path).resolve()
+        relative = PurePosixPath(posixpath.normpath(PurePosixPath(*path.parts).as_posix())).as_posix()
+        if relative in remote_paths:
+            continue
+        if not target.exists():
+            if looks_like_file:
+                problem(f"{shown} does not exist beside the notebook", use.cell, use.line,
+                        "Create the file (run the training cells), or declare it as a remote artifact in "
+                        "nbship.yaml.")
+            continue
+        if target == notebook.resolve():
+            continue
+        if not target.is_relative_to(base):
+            problem(f"{shown} is outside the notebook's folder", use.cell, use.line,
+                    "Move the file under the notebook's folder so it can be copied into the image.")
+            continue
+        if target == base or (use.base_only and target.is_dir()):
+            continue
+        found.setdefault(relative, describe_artifact(base, relative, use.cell, use.line))
     for artifact in declared:
         if artifact.uri:
             local = base / artifact.path
@@ -133,7 +123,7 @@ def find_artifacts(
             problem(f"artifacts: {artifact.path} does not exist beside the notebook", None, None)
             continue
         relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
-        found.setdefault(relative, _describe(base, relative, None))
+        found.setdefault(relative, describe_artifact(base, relative, None))
     remote_dirs = {PurePosixPath(r.path).parent for r in remote}
     for shipped in found.values():
         if any(PurePosixPath(shipped.path).is_relative_to(d) for d in remote_dirs if d != PurePosixPath(".")):

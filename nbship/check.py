@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nbship.analysis import analyze
+from nbship.artifact_paths import unresolved_path_uses
 from nbship.artifacts import find_artifacts
 from nbship.config import Config, load_config
 from nbship.errors import Finding, Location
@@ -98,6 +99,10 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
     artifacts, remote, artifact_findings = find_artifacts(path, code.cells, list(config.artifacts))
     findings = [*code.findings, *analysis.findings, *artifact_findings, *_secret_findings(notebook, code)]
     findings += notebook_reference_findings(notebook, path.parent, artifacts, analysis.defined)
+    if not verify:  # with the parity run, only those that name nothing it opened (project.observed_parity)
+        from nbship.observed import unresolved_finding
+
+        findings += [unresolved_finding(notebook.name, u, observed=False) for u in unresolved_path_uses(code.cells)]
     example = None
     if analysis.example is not None:
         response, problem = saved_response(analysis.example.cell)

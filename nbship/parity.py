@@ -2,12 +2,15 @@
 
 ``verify_parity`` runs ``python -m nbship_runtime.selftest`` in a fresh interpreter inside the build context
 (with local copies standing in for remote artifacts, ``stage_remote_copies``) and compares its answer with the
-example cell's saved output, as the smoke test later does for the image.
+example cell's saved output, as the smoke test later does for the image. ``run_parity(observe=True)`` runs it
+in the notebook's folder instead and returns the files the code opened there (``nbship.observed`` turns them
+into artifacts).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from nbship.errors import Finding, Location
@@ -34,25 +37,47 @@ def stage_remote_copies(spec: ProjectSpec, root: Path) -> list[Path]:
 
 def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> list[Finding]:
     """Point 7: run the rendered package in a fresh interpreter and compare its answer with the saved output."""
+    return run_parity(spec, root, timeout=timeout)[0]
+
+
+def run_parity(
+    spec: ProjectSpec, root: Path, *, timeout: float = 600, observe: bool = False
+) -> tuple[list[Finding], dict[str, str | None] | None]:
+    """Parity; with ``observe``, the run happens in the notebook's folder and also returns the files the code
+    opened there (relative path → ``"nb.ipynb cell 3 line 2"``)."""
     import subprocess
     import sys
+    import tempfile
 
     from nbship import _proc
-    from nbship.compare import same_response
 
     if spec.example is None:
-        return []
+        return [], None
     where = Location(spec.notebook_file, spec.example.cell, None)
     staged = stage_remote_copies(spec, root)
-    try:
-        done = _proc.run([sys.executable, "-m", "nbship_runtime.selftest"], cwd=root, timeout=timeout,
-                         env=_clean_env(root))
-    except subprocess.TimeoutExpired:
-        return [Finding("error", "parity", f"the exported code did not answer the example within {timeout:.0f} s",
-                        where)]
-    finally:
-        for path in staged:
-            path.unlink(missing_ok=True)
+    # -P: the notebook's folder (the working directory) must not shadow modules, as it would not in the image
+    argv = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "nbship_runtime.selftest"]
+    with tempfile.TemporaryDirectory(prefix="nbship-opened-") as tmp:
+        opened_file = Path(tmp) / "opened.json"
+        if observe:
+            argv += [str(root), "--opened", str(opened_file)]
+        try:
+            done = _proc.run(argv, cwd=spec.source_dir if observe else root, timeout=timeout,
+                             env=_clean_env(root))
+        except subprocess.TimeoutExpired:
+            return [Finding("error", "parity",
+                            f"the exported code did not answer the example within {timeout:.0f} s", where)], None
+        finally:
+            for path in staged:
+                path.unlink(missing_ok=True)
+        opened = json.loads(opened_file.read_text(encoding="utf-8")) if opened_file.is_file() else None
+    return _parity_findings(spec, done, where), opened
+
+
+def _parity_findings(spec: ProjectSpec, done: subprocess.CompletedProcess[str], where: Location) -> list[Finding]:
+    from nbship.compare import same_response
+
+    assert spec.example is not None
     if done.returncode != 0:
         try:
             report = json.loads(done.stderr.strip().splitlines()[-1])

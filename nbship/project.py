@@ -11,13 +11,13 @@ call exactly one function here, or one stage directly:
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from nbship.check import CheckResult, inspect_notebook, lock_findings
 from nbship.errors import CheckFailedError, Finding, ImageError
-from nbship.parity import verify_parity
+from nbship.parity import run_parity
 from nbship.render import build_files
 from nbship.render.writer import write_tree
 from nbship.spec import ProjectSpec
@@ -29,20 +29,42 @@ if TYPE_CHECKING:
 
 
 def check_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
-    """Everything ``nbship check`` proves: the static checks, the lock's state and, with ``verify``, parity
-    on a throwaway render of the build context.
+    """Everything ``nbship check`` proves: the static checks, with ``verify`` parity on a throwaway render
+    (observing the files the code opens, which then ship too), and the lock's state.
 
     Raises:
         NotebookError, ConfigError: as ``inspect_notebook``.
     """
     result = inspect_notebook(path, config_path=config_path, verify=verify)
-    result = result.with_findings(lock_findings(result))
-    if result.spec is not None and verify:
-        with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
-            context = Path(tmp) / "context"
-            write_tree(build_files(result.spec), context)
-            result = result.with_findings(verify_parity(result.spec, context))
-    return result
+    if verify:
+        result = observed_parity(result)
+    return result.with_findings(lock_findings(result))
+
+
+def observed_parity(result: CheckResult) -> CheckResult:
+    """Run the exported code on the example in the notebook's folder, recording the files it opens there.
+
+    A file opened but not found statically becomes an artifact of the returned spec; a statically found one
+    never opened, and a path expression that could not be evaluated and names nothing opened, are pointed out.
+    """
+    from nbship.observed import apply_observation
+
+    spec = result.spec
+    if spec is None:
+        return result
+    # remote artifacts without a local copy are downloaded into the context: run there, unobserved
+    observe = all((spec.source_dir / r.path).is_file() for r in spec.remote_artifacts)
+    with tempfile.TemporaryDirectory(prefix="nbship-check-") as tmp:
+        context = Path(tmp) / "context"
+        files = build_files(spec)
+        if observe:  # the code runs in the notebook's folder and reads its artifacts there
+            files = {k: v for k, v in files.items() if k not in {a.path for a in spec.artifacts}}
+        write_tree(files, context)
+        problems, opened = run_parity(spec, context, observe=observe)
+    if problems:
+        return result.with_findings(problems)
+    spec, notes = apply_observation(spec, result.notebook, result.code.cells, opened)
+    return replace(result, spec=spec).with_findings(notes)
 
 
 @dataclass(frozen=True)
@@ -65,7 +87,8 @@ def render_project(
 ) -> RenderResult:
     """Check the notebook, lock its dependencies, then write its build context to ``out``.
 
-    The parity run happens on the complete tree before it replaces ``out``. With ``lock=False`` the context has
+    The parity run (in the notebook's folder, observing the files the code opens) happens before anything is
+    written. With ``lock=False`` the context has
     no ``requirements.lock`` and no Dockerfile (enough to serve it, not to build an image).
 
     Raises:
@@ -74,6 +97,8 @@ def render_project(
         LockError: the lock cannot be made, or is stale or missing under ``frozen``.
     """
     result = inspect_notebook(notebook, config_path=config, verify=verify)
+    if verify and not result.errors:
+        result = observed_parity(result)  # the files the code opened ship too
     if result.errors or result.spec is None:
         raise CheckFailedError(result.findings)
     spec = result.spec
@@ -85,13 +110,7 @@ def render_project(
         request = request_from(notebook, result.code, spec.config, spec.artifacts,
                                python_version=spec.python_version, platform=platform, frozen=frozen)
         lockfile = ensure_lock(request)
-
-    def parity(tmp: Path) -> None:
-        problems = verify_parity(spec, tmp) if verify else []
-        if problems:
-            raise CheckFailedError((*result.findings, *problems))
-
-    write_tree(build_files(spec, lockfile.text if lockfile else None), out, before_commit=parity)
+    write_tree(build_files(spec, lockfile.text if lockfile else None), out)
     return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)
 
 
@@ -112,7 +131,6 @@ def build_notebook(
         CheckFailedError, NotebookError, ConfigError: the notebook cannot be rendered.
         ImageError: as ``build_context``.
     """
-    from dataclasses import replace
 
     from nbship.deps import pip_settings
     from nbship.image.build import BuildProgress, build_context

@@ -1,7 +1,9 @@
-"""``python -m nbship_runtime.selftest``: start the pipeline in the current directory and answer its example.
+"""``python -m nbship_runtime.selftest [ROOT] [--opened FILE]``: start the pipeline and answer its example.
 
 Used by ``nbship check`` for parity: prints the response as JSON on stdout; on an exception, prints where it
-happened in the notebook (from the manifest's cell line ranges) on stderr and exits 1.
+happened in the notebook (from the manifest's cell line ranges) on stderr and exits 1. ``ROOT`` is the rendered
+package (default: the current directory). With ``--opened FILE``, the run happens in the notebook's folder (the
+current directory) and the files the code opened there are written to FILE as JSON (``observe.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,32 @@ import sys
 import traceback
 from pathlib import Path
 
+from .observe import OpenRecorder
 from .pipeline import load_pipeline, to_jsonable
-from .provenance import notebook_frames
+from .provenance import CellLocator, notebook_frames
 
 
-def main() -> int:
-    root = Path.cwd()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    opened_file = args[args.index("--opened") + 1] if "--opened" in args else None
+    positional = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--opened")]
+    root = Path(positional[0]).resolve() if positional else Path.cwd()
+    recorder = None
+    if opened_file is not None:
+        here = Path.cwd()
+        sys.path[:] = [p for p in sys.path if p not in ("", str(here))]  # the notebook's folder is not on the path
+        manifest = json.loads((root / "nbship.json").read_text(encoding="utf-8"))
+        recorder = OpenRecorder(here, root / manifest["package"])
+        recorder.install()
+    try:
+        return _run(root)
+    finally:
+        if recorder is not None and opened_file is not None:
+            report = recorder.report(CellLocator(root, manifest))
+            Path(opened_file).write_text(json.dumps(report, sort_keys=True), encoding="utf-8")
+
+
+def _run(root: Path) -> int:
     stage = "start-up (parameters and load cells)"
     try:
         pipeline = load_pipeline(root)

@@ -96,7 +96,7 @@ def test_an_untagged_definition_a_pickle_needs_is_named_before_any_build(tmp_pat
 def test_the_service_answers_for_a_function_transformer_and_custom_class_pickle(tmp_path: Path) -> None:
     import httpx
 
-    from nbship.render import render_project
+    from nbship.project import render_project
     from tests.fixtures.service._harness import start
 
     path = notebook(tmp_path / "nb")
