@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nbship.project import check_notebook
-from nbship.project import render_project
+from nbship.project import check_notebook, render_project
 from tests.notebooks import code, write_notebook
 
 LOAD = """\
