@@ -27,8 +27,8 @@ from nbship.errors import ClusterPermissionError, ClusterUnavailableError, Deplo
 # What kubectl prints when a retry may succeed: the connection failed, or the server answered 429/503/504 or
 # timed out talking to etcd.
 TRANSIENT = (
-    "connection refused", "connection reset by peer", "i/o timeout", "TLS handshake timeout", "Unable to connect",
-    "no such host", "http2: client connection lost", "unexpected EOF", "context deadline exceeded",
+    "connection refused", "was refused", "connection reset by peer", "i/o timeout", "TLS handshake timeout",
+    "Unable to connect", "no such host", "http2: client connection lost", "unexpected EOF", "context deadline exceeded",
     "(ServiceUnavailable)", "(TooManyRequests)", "(Timeout)", "the server is currently unable to handle the request",
     "has prevented the request from succeeding", "etcdserver: request timed out", "etcdserver: leader changed",
 )

@@ -20,7 +20,14 @@ import yaml
 
 from nbship.deploy.apply import ImageChoice, RolloutFailedError, Target, deploy, deploy_layer
 from nbship.deploy.rollout import Pace, RolloutProgress, rollout_timeout
-from nbship.errors import ClusterPermissionError, ClusterUnavailableError, ExitCode, RolloutInterruptedError
+from nbship.errors import (
+    ClusterPermissionError,
+    ClusterUnavailableError,
+    DeployError,
+    EnvironmentMissingError,
+    ExitCode,
+    RolloutInterruptedError,
+)
 from tests.unit.test_k8s_deploy import context
 
 UID = "deployment-uid"
@@ -219,6 +226,35 @@ elif args[0] == "apply":
 else:
     sys.exit(print("unexpected: " + " ".join(args), file=sys.stderr) or 2)
 '''
+
+
+@pytest.mark.parametrize(("stderr", "raised"), [
+    ("Error from server (ServiceUnavailable): the server is currently unable to handle the request",
+     ClusterUnavailableError),
+    ("Error from server (TooManyRequests): the server has received too many requests and has asked us to try again "
+     "later", ClusterUnavailableError),
+    ("The connection to the server 10.0.0.1:6443 was refused - did you specify the right host or port?",
+     ClusterUnavailableError),
+    ("Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout", ClusterUnavailableError),
+    ("Error from server: etcdserver: request timed out", ClusterUnavailableError),
+    ("Unable to connect to the server: x509: certificate signed by unknown authority", EnvironmentMissingError),
+    ("error: You must be logged in to the server (Unauthorized)", EnvironmentMissingError),
+    (FORBIDDEN, ClusterPermissionError),
+    ('Error from server (BadRequest): the server rejected our request for an unknown reason', DeployError),
+])
+def test_16_kubectls_failures_are_sorted_into_retry_permission_and_refusal(
+    tmp_path: Path, stderr: str, raised: type[Exception]
+) -> None:
+    """What kubectl prints decides whether nbship retries (only the transient ones), and which exit code follows."""
+    from nbship.deploy.kubectl import KubectlClient
+
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(print({stderr!r}, file=sys.stderr) or 1)\n",
+                       encoding="utf-8")
+    kubectl.chmod(0o755)
+    with pytest.raises(raised) as e:
+        KubectlClient(kubectl=str(kubectl)).get("deployment", NAME, "ml")
+    assert type(e.value) is raised  # not a subclass: a certificate error must not be retried as transient
 
 
 def test_16_a_permission_error_names_the_verb_and_resource_and_exits_3(
