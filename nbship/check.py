@@ -64,27 +64,6 @@ def saved_response(cell: Cell) -> tuple[Any, str | None]:
         return None, f"the example's saved output {shown!r} is not a plain literal"
 
 
-def _article(noun: str) -> str:
-    return "an" if noun[:1].lower() in "aeio" or noun.startswith("high-") else "a"
-
-
-def _secret_findings(notebook: Notebook, code: ServiceCode) -> list[Finding]:
-    from nbship.secrets import scan_source
-
-    findings = []
-    for clean in code.cells:
-        for hit in scan_source(clean.source):
-            findings.append(Finding(
-                "error", "secret",
-                f"looks like {_article(hit.kind)} {hit.kind} ('{hit.preview}')",
-                Location(notebook.name, clean.cell.number, hit.line),
-                f'Read it from os.environ["{hit.suggested_env}"] and list it under `secrets:` in nbship.yaml '
-                f"({{env: {hit.suggested_env}, secret: <secret name>, key: <key>}}) so Kubernetes fills it "
-                "from a Secret.",
-            ))
-    return findings
-
-
 def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
     """Points 1–6 of ``nbship check``: read, roles, names, IPython syntax, secrets, artifacts.
 
@@ -92,12 +71,15 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
         NotebookError: the file is not a readable Python notebook.
         ConfigError: nbship.yaml is invalid.
     """
+    from nbship.secrets.findings import secret_findings
+
     notebook = parse_notebook(path)
     config, found_config = load_config(path, config_path)
     code = extract_service(notebook)
     analysis = analyze(notebook, code)
     artifacts, remote, artifact_findings = find_artifacts(path, code.cells, list(config.artifacts))
-    findings = [*code.findings, *analysis.findings, *artifact_findings, *_secret_findings(notebook, code)]
+    findings = [*code.findings, *analysis.findings, *artifact_findings,
+                *secret_findings(notebook.name, code, config, found_config)]
     findings += notebook_reference_findings(notebook, path.parent, artifacts, analysis.defined)
     if not verify:  # with the parity run, only those that name nothing it opened (project.observed_parity)
         from nbship.observed import unresolved_finding

@@ -249,6 +249,16 @@ def parse_config(text: str, path: Path) -> Config:
         raise ConfigError(_describe(e, path, lines)) from None
 
 
+def key_line(path: Path, keys: tuple[str, ...]) -> int | None:
+    """The 1-based line of the dotted key ``keys`` in the YAML file ``path`` (already validated), or None."""
+    import yaml
+
+    try:
+        return _key_lines(yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)).get(keys)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def _describe(error: ValidationError, path: Path, lines: dict[tuple[str, ...], int]) -> str:
     problems = []
     for item in error.errors():

@@ -55,6 +55,7 @@ class ServiceCode:
     pip_requirements: tuple[PipRequirement, ...]
     settings: dict[str, str]
     findings: tuple[Finding, ...]
+    setting_lines: dict[str, tuple[int, int]] = field(default_factory=dict)  # name → (cell, line) of its %env
 
 
 # magics dropped with a warning: display, editor and housekeeping commands with no effect on results
@@ -95,6 +96,7 @@ class _CellResult:
     pip: list[PipRequirement]
     settings: dict[str, str]
     findings: list[Finding]
+    setting_lines: dict[str, int] = field(default_factory=dict)
 
 
 class _Transformer:
@@ -180,6 +182,7 @@ class _Transformer:
             key, sep, value = arg.partition("=") if "=" in arg else arg.partition(" ")
             if sep and key.strip():
                 result.settings[key.strip()] = value.strip()
+                result.setting_lines[key.strip()] = line
                 self._warn(cell, line, "env-setting", f"%env {key.strip()} becomes a setting of the service", result)
             else:
                 self._warn(cell, line, "magic-removed", f"%env {arg} removed (it only displays)", result)
@@ -201,6 +204,7 @@ class _Transformer:
                 )
             result.pip += inner.pip
             result.settings.update(inner.settings)
+            result.setting_lines.update({k: v + 1 for k, v in inner.setting_lines.items()})
             return [""] + inner.source.split("\n")
         if name in _DISPLAY_CELL:
             self._warn(cell, 1, "magic-removed", f"%%{name} cell removed (display or timing only)", result)
@@ -280,6 +284,7 @@ def extract_service(notebook: Notebook) -> ServiceCode:
     imports: list[ImportRef] = []
     pip: list[PipRequirement] = []
     settings: dict[str, str] = {}
+    setting_lines: dict[str, tuple[int, int]] = {}
     findings: list[Finding] = []
     for cell in notebook.cells:
         if cell.kind != "code" or cell.role == "skip":
@@ -288,6 +293,7 @@ def extract_service(notebook: Notebook) -> ServiceCode:
             result = transformer.cell(cell, exported=True)
             findings += result.findings
             settings.update(result.settings)
+            setting_lines.update({k: (cell.number, v) for k, v in result.setting_lines.items()})
             if result.tree is not None:
                 imports += _imports(result.tree, cell.number)
             cells.append(CleanCell(cell=cell, source=result.source, tree=result.tree))
@@ -302,4 +308,5 @@ def extract_service(notebook: Notebook) -> ServiceCode:
         pip_requirements=tuple(pip),
         settings=settings,
         findings=tuple(findings),
+        setting_lines=setting_lines,
     )

@@ -1,0 +1,56 @@
+"""Stage 3 check: credentials in the exported code, in ``%env`` lines and in nbship.yaml's ``env:`` → ``Finding``s.
+
+``%env NAME=value`` becomes a setting written into nbship.json, inside the image; ``env:`` values go into the
+ConfigMap, readable by anyone who may read the namespace. Both are scanned as the code ``NAME = "value"``, and a
+credential in either is an error whose hint points at ``secrets:``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbship.config import CONFIG_FILE, Config, key_line
+from nbship.errors import Finding, Location
+from nbship.extract import ServiceCode
+from nbship.secrets import SecretHit, scan_setting, scan_source
+
+
+def secret_findings(notebook: str, code: ServiceCode, config: Config, config_path: Path | None) -> list[Finding]:
+    """Errors for every credential in the exported cells, their ``%env`` settings and ``env:`` of ``config``."""
+    findings = []
+    for clean in code.cells:
+        for hit in scan_source(clean.source):
+            findings.append(Finding(
+                "error", "secret", _looks_like(hit), Location(notebook, clean.cell.number, hit.line),
+                f'Read it from os.environ["{hit.suggested_env}"] and {_secrets_entry(hit.suggested_env)}.',
+            ))
+    for name, value in sorted(code.settings.items()):
+        cell, line = code.setting_lines.get(name, (None, None))
+        for hit in scan_setting(name, value):
+            findings.append(Finding(
+                "error", "secret", f"%env {name}: {_looks_like(hit)}", Location(notebook, cell, line),
+                f"%env values are written into the image: remove the line and {_secrets_entry(name)}.",
+            ))
+    for name, value in sorted(config.env.items()):
+        file = config_path.name if config_path is not None else CONFIG_FILE
+        line = key_line(config_path, ("env", name)) if config_path is not None else None
+        for hit in scan_setting(name, value):
+            findings.append(Finding(
+                "error", "secret", f"env.{name}: {_looks_like(hit)}", Location(file, None, line),
+                "env: values go into a ConfigMap, readable by anyone who can read the namespace: move it from "
+                f"env: to secrets: ({_secret_ref(name)}).",
+            ))
+    return findings
+
+
+def _looks_like(hit: SecretHit) -> str:
+    article = "an" if hit.kind[:1].lower() in "aeio" or hit.kind.startswith("high-") else "a"
+    return f"looks like {article} {hit.kind} ('{hit.preview}')"
+
+
+def _secret_ref(env: str) -> str:
+    return f"{{env: {env}, secret: <secret name>, key: <key>}}"
+
+
+def _secrets_entry(env: str) -> str:
+    return f"list it under `secrets:` in nbship.yaml ({_secret_ref(env)}) so Kubernetes fills it from a Secret"
