@@ -19,6 +19,7 @@ from nbship.config import Artifact
 from nbship.errors import Finding, Location
 from nbship.extract import CleanCell
 from nbship.runtime.artifacts import file_sha256  # the runtime verifies downloads with the same function
+from nbship.runtime.sources import SCHEME_REQUIREMENTS, scheme_of
 
 ARTIFACT_SUFFIXES = frozenset(
     ".joblib .pkl .pickle .pt .pth .onnx .h5 .hdf5 .keras .json .csv .tsv .parquet .feather .npy .npz .bin "
@@ -43,6 +44,11 @@ class RemoteArtifact:
     path: str
     uri: str
     sha256: str
+    credentials: str | None = None  # name of the Kubernetes Secret holding the client's variables
+
+    @property
+    def scheme(self) -> str:
+        return scheme_of(self.uri)
 
 
 def tree_files(root: Path) -> list[Path]:
@@ -79,7 +85,10 @@ def find_artifacts(
         where = Location(notebook.name, cell, line) if cell is not None else Location("nbship.yaml")
         findings.append(Finding("error", "artifact", message, where, hint))
 
-    remote = [RemoteArtifact(a.path, a.uri, a.sha256) for a in declared if a.uri and a.sha256]
+    remote = [
+        RemoteArtifact(a.path, a.uri, a.sha256, a.credentials.secret if a.credentials else None)
+        for a in declared if a.uri and a.sha256
+    ]
     remote_paths = {PurePosixPath(r.path).as_posix() for r in remote}
     for use in path_uses(cells):
         assert use.text is not None or not use.literal
@@ -134,6 +143,12 @@ def find_artifacts(
         problem("artifacts: a remote artifact must be in a sub-folder (weights/model.bin), which is mounted writable",
                 None, None)
     return sorted(found.values(), key=lambda a: a.path), remote, findings
+
+
+def download_requirements(declared: list[Artifact]) -> tuple[str, ...]:
+    """The client libraries the image needs for the declared remote artifacts: boto3 only with s3://, and so on."""
+    schemes = sorted({scheme_of(a.uri) for a in declared if a.uri})
+    return tuple(r for s in schemes for r in SCHEME_REQUIREMENTS.get(s, ()))
 
 
 def pickled_modules(path: Path) -> set[str]:

@@ -21,6 +21,8 @@ CONFIG_FILE = "nbship.yaml"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 
 
 class _Strict(BaseModel):
@@ -74,12 +76,38 @@ class Autoscaling(_Strict):
         return self
 
 
+class Credentials(_Strict):
+    """Where a download's credentials come from: a Kubernetes Secret, by name; nbship never reads its values."""
+
+    secret: str = Field(description="Secret whose keys are the client's variables (AWS_ACCESS_KEY_ID, HF_TOKEN, …)")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_name(cls, v: str) -> str:
+        if len(v) > 253 or not _DNS1123_SUBDOMAIN.match(v):
+            raise ValueError("must be a Kubernetes Secret name (lower-case letters, digits, '-' and '.')")
+        return v
+
+
 class Artifact(_Strict):
-    """A file or folder to ship, or a remote file downloaded and verified at start-up."""
+    """A file or folder to ship, or a remote file downloaded and verified before the service starts."""
 
     path: str = Field(description="relative to the notebook; where the code opens it")
-    uri: str | None = Field(None, description="download from here at start-up instead of copying the file")
+    uri: str | None = Field(
+        None, description="download from here before start-up instead of copying the file: https://, s3://bucket/key "
+        "or hf://org/repo/file@revision"
+    )
     sha256: str | None = Field(None, description="required with `uri`")
+    credentials: Credentials | None = Field(None, description="for `uri`: the Secret holding the credentials")
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, v: str | None) -> str | None:
+        from nbship.runtime.sources import check_uri
+
+        if v is not None:
+            check_uri(v)
+        return v
 
     @field_validator("path")
     @classmethod
@@ -92,7 +120,44 @@ class Artifact(_Strict):
     def _remote_needs_hash(self) -> Artifact:
         if self.uri is not None and (self.sha256 is None or not _SHA256.match(self.sha256)):
             raise ValueError("a remote artifact needs `sha256`, 64 lower-case hex digits")
+        if self.uri is None and self.credentials is not None:
+            raise ValueError("`credentials` only applies to a remote artifact (one with `uri`)")
         return self
+
+
+class DownloadVolume(_Strict):
+    """Where downloads are kept instead of the pod's emptyDir: set one of the two."""
+
+    claim: str | None = Field(
+        None, description="an existing PersistentVolumeClaim: restarts and new pods on its node(s) reuse the files"
+    )
+    ephemeral: bool = Field(False, description="a generic ephemeral volume of `size_limit` (storage-class backed)")
+    storage_class: str | None = Field(None, description="for `ephemeral`: the StorageClass; default: the cluster's")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DownloadVolume:
+        if (self.claim is None) == (not self.ephemeral):
+            raise ValueError("set exactly one of `claim` (an existing PVC) and `ephemeral: true`")
+        if self.storage_class is not None and not self.ephemeral:
+            raise ValueError("`storage_class` applies only with `ephemeral: true`")
+        return self
+
+
+class Downloads(_Strict):
+    """How remote artifacts reach the pod: an init container of the same image downloads them into a volume."""
+
+    size_limit: str = Field(
+        "10Gi", description="the download space: emptyDir `sizeLimit` or the ephemeral volume's size"
+    )
+    volume: DownloadVolume | None = Field(None, description="keep downloads on a PVC or a generic ephemeral volume")
+    attempts: int = Field(5, ge=1, le=20, description="tries per file (transient failures), with backoff")
+
+    @field_validator("size_limit")
+    @classmethod
+    def _quantity(cls, v: str) -> str:
+        if not _QUANTITY.match(v):
+            raise ValueError("must be a Kubernetes quantity such as 20Gi or 500Mi")
+        return v
 
 
 class SecretRef(_Strict):
@@ -176,6 +241,7 @@ class Config(_Strict):
     replicas: int = Field(2, ge=1)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     artifacts: list[Artifact] = Field(default_factory=list)
+    downloads: Downloads = Field(default_factory=Downloads)
     env: dict[str, str] = Field(default_factory=dict, description="plain settings for the ConfigMap")
     secrets: list[SecretRef] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)

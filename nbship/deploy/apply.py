@@ -73,7 +73,8 @@ class Target:
 @dataclass(frozen=True)
 class ImageChoice:
     reference: str  # repository@sha256:… or repository:tag
-    load_seconds: float | None
+    load_seconds: float | None  # the smoke test's start-up: downloads, load cells and warm-up
+    download_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,14 +151,16 @@ def read_build_record(context_dir: Path, image: str | None = None, path: Path | 
             record = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as e:
             raise UserError(f"{path}: not valid JSON ({e})", hint="run nbship build again") from None
-    load = record.get("model_load_seconds")
+    load = record.get("model_startup_seconds", record.get("model_load_seconds"))
     load_seconds = float(load) if isinstance(load, (int, float)) else None
+    fetched = record.get("model_download_seconds")
+    download_seconds = float(fetched) if isinstance(fetched, (int, float)) else None
     if image:
-        return ImageChoice(image, load_seconds)
+        return ImageChoice(image, load_seconds, download_seconds)
     if record.get("image_by_digest"):
-        return ImageChoice(str(record["image_by_digest"]), load_seconds)
+        return ImageChoice(str(record["image_by_digest"]), load_seconds, download_seconds)
     if record.get("image"):
-        return ImageChoice(str(record["image"]), load_seconds)
+        return ImageChoice(str(record["image"]), load_seconds, download_seconds)
     raise UserError(
         f"{context_dir}: no build record (nbship-build.json), so no image to deploy",
         hint=f"run `nbship build {context_dir} --push` first, or pass --image REPOSITORY@sha256:…",
@@ -208,16 +211,23 @@ def deploy_layer(target: Target, image: ImageChoice) -> Iterator[Path]:
          "value": {"name": "NBSHIP_IMAGE", "value": image.reference}},
     ]
     annotations = deployment["metadata"].get("annotations", {})
+    downloads = bool(deployment["spec"]["template"]["spec"].get("initContainers"))
+    startup_seconds = int(annotations.get("nbship.io/startup-seconds", 0))
     if annotations.get("nbship.io/startup-source") == "default" and image.load_seconds is not None:
         budget = startup_budget(None, image.load_seconds)
+        startup_seconds = budget.seconds
         period = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["periodSeconds"]
         ops += [
             {"op": "replace", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold",
              "value": math.ceil(budget.seconds / period)},
             {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-seconds", "value": str(budget.seconds)},
             {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-source", "value": "measured"},
-            {"op": "replace", "path": "/spec/progressDeadlineSeconds", "value": progress_deadline(budget.seconds)},
+            {"op": "replace", "path": "/spec/progressDeadlineSeconds",
+             "value": progress_deadline(budget.seconds, image.download_seconds, downloads)},
         ]
+    elif downloads and image.download_seconds is not None:  # the init container's measured time, not the default
+        ops.append({"op": "replace", "path": "/spec/progressDeadlineSeconds",
+                    "value": progress_deadline(startup_seconds, image.download_seconds, downloads)})
     layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
                          "patch": yaml.safe_dump(ops, sort_keys=True)}]
     with tempfile.TemporaryDirectory(prefix="nbship-deploy-") as tmp:

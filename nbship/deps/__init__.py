@@ -56,6 +56,8 @@ class LockRequest:
     frozen: bool = False
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
+    # the clients of the remote artifacts' schemes (boto3 for s3://): part of the service, only when declared
+    download_requirements: tuple[str, ...] = ()
 
     @property
     def lock_path(self) -> Path:
@@ -182,13 +184,14 @@ def _inputs(
     named += [parse_spec(s, "requirements.in")[0] for _, s in requirements_in]
     named += [n for n in (spec_name(p.spec) for p in request.pip_requirements) if n]
     inferred = infer_requirements(
-        request.imports, request.notebook, exclude=[parse_spec(s, "")[0] for s in SERVICE_REQUIREMENTS],
+        request.imports, request.notebook,
+        exclude=[parse_spec(s, "")[0] for s in (*SERVICE_REQUIREMENTS, *request.download_requirements)],
         covered=named, known=known, search_path=search_path,
     )
     return collect_inputs(
         notebook=request.notebook, pip_requirements=request.pip_requirements,
         config_requirements=request.config_requirements, requirements_in=requirements_in,
-        service_requirements=SERVICE_REQUIREMENTS, inferred=inferred,
+        service_requirements=(*SERVICE_REQUIREMENTS, *request.download_requirements), inferred=inferred,
         target=f"python {request.python_version} {request.platform}",
     )
 

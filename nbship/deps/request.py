@@ -68,6 +68,8 @@ def request_from(
     upgrade_packages: Sequence[str] = (),
 ) -> LockRequest:
     """The ``LockRequest`` of a notebook already read and checked (``render``, ``check``): nothing is read twice."""
+    from nbship.artifacts import download_requirements
+
     return LockRequest(
         notebook=notebook,
         imports=(*code.imports, *_pickled_imports(notebook, artifacts)),
@@ -79,6 +81,7 @@ def request_from(
         frozen=frozen,
         upgrade=upgrade,
         upgrade_packages=tuple(upgrade_packages),
+        download_requirements=download_requirements(list(config.artifacts)),
     )
 
 

@@ -99,6 +99,9 @@ class BuildRecord:
             "durations": {k: round(v, 3) for k, v in sorted(self.durations.items())},
             "smoke": self.smoke.as_json() if self.smoke else None,
             "model_load_seconds": self.smoke.load_seconds if self.smoke else None,
+            # downloads + load cells + warm-up: what nbship deploy sizes the startup probe from
+            "model_startup_seconds": self.smoke.startup_seconds if self.smoke else None,
+            "model_download_seconds": self.smoke.download_seconds if self.smoke else None,
         }
 
 

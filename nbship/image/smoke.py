@@ -29,6 +29,15 @@ class SmokeResult:
     load_seconds: float | None = None
     log_tail: str = ""
     seconds: float = 0.0
+    warmup_seconds: float | None = None
+    download_seconds: float | None = None  # remote artifacts fetched (and verified) before the load cells
+
+    @property
+    def startup_seconds(self) -> float | None:
+        """Process start to ready as the pod's model container lives it: downloads, load cells, warm-up."""
+        if self.load_seconds is None:
+            return None
+        return self.load_seconds + (self.warmup_seconds or 0.0) + (self.download_seconds or 0.0)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +47,8 @@ class SmokeResult:
             "uid": self.uid,
             "ready_seconds": self.ready_seconds,
             "load_seconds": self.load_seconds,
+            "warmup_seconds": self.warmup_seconds,
+            "download_seconds": self.download_seconds,
             "seconds": round(self.seconds, 3),
         }
 
@@ -67,9 +78,13 @@ def smoke_test(
         ready = _wait_ready(container, ready_timeout)
         if isinstance(ready, str):
             return SmokeResult(False, ready, log_tail=container.logs(60), seconds=time.perf_counter() - started)
-        ready_seconds, load_seconds = time.perf_counter() - started, _load_seconds(container.logs(200))
+        ready_seconds, log = time.perf_counter() - started, container.logs(200)
         uid = container.process_uid()
-        common: dict[str, Any] = {"uid": uid, "ready_seconds": ready_seconds, "load_seconds": load_seconds}
+        common: dict[str, Any] = {
+            "uid": uid, "ready_seconds": ready_seconds, "load_seconds": _logged(log, "ready", "load_seconds"),
+            "warmup_seconds": _logged(log, "ready", "warmup_seconds"),
+            "download_seconds": _logged(log, "downloaded", "download_seconds"),
+        }
         example = manifest.get("example")
         problem: str | None = None
         differences: list[str] = []
@@ -108,15 +123,15 @@ def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
     return f"not ready after {timeout:.0f} s (GET /readyz never answered 200)"
 
 
-def _load_seconds(log: str) -> float | None:
-    """The load cells' time, from the runtime's JSON ``ready`` log line."""
+def _logged(log: str, event: str, key: str) -> float | None:
+    """A time the runtime logged: ``load_seconds`` of its JSON ``ready`` line, or ``download_seconds`` of another."""
     for line in log.splitlines():
         try:
             document = json.loads(line)
         except ValueError:
             continue
-        if isinstance(document, dict) and document.get("event") == "ready":
-            value = document.get("load_seconds")
+        if isinstance(document, dict) and document.get("event") == event:
+            value = document.get(key)
             return float(value) if isinstance(value, (int, float)) else None
     return None
 

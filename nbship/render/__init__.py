@@ -44,7 +44,11 @@ def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
             {"path": a.path, "size": a.size, "sha256": a.sha256, "cell": a.cell, "dir": a.is_dir}
             for a in spec.artifacts
         ],
-        "remote_artifacts": [{"path": r.path, "uri": r.uri, "sha256": r.sha256} for r in spec.remote_artifacts],
+        "remote_artifacts": [
+            {"path": r.path, "uri": r.uri, "sha256": r.sha256,
+             **({"credentials": r.credentials} if r.credentials else {})}
+            for r in spec.remote_artifacts
+        ],
         # folders the service writes at start-up; with a read-only root filesystem each needs a writable mount
         "writable_dirs": writable_dirs(spec),
         "example": (

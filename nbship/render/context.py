@@ -95,7 +95,30 @@ class ScalingContext:
 class WritableDir:
     volume: str
     mount_path: str
-    size_limit: str | None = None  # downloads are as large as the artifacts; /tmp is scratch space
+    size_limit: str | None = None  # for the emptyDir of a volume of its own (/tmp is scratch space)
+    sub_path: str | None = None  # set when the folder is a part of the shared download volume
+
+
+@dataclass(frozen=True)
+class CredentialVolume:
+    volume: str
+    secret: str
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class DownloadContext:
+    """The init container that downloads remote artifacts, and the volume it fills."""
+
+    container: str
+    volume: str
+    kind: Literal["emptyDir", "claim", "ephemeral"]
+    size_limit: str
+    claim: str | None
+    storage_class: str | None
+    credentials: tuple[CredentialVolume, ...]
+    attempts: int
+    env: tuple[str, ...]  # the settings of nbship.yaml `env:` (AWS_ENDPOINT_URL, HF_ENDPOINT, …), not parameters
 
 
 @dataclass(frozen=True)
@@ -167,6 +190,7 @@ class ManifestContext:
     replicas: int | None  # None when an autoscaler owns spec.replicas
     scaling: ScalingContext
     writable_dirs: tuple[WritableDir, ...]
+    downloads: DownloadContext | None  # the init container that fetches remote artifacts
     allow_namespaces: tuple[str, ...] | None
     ingress: IngressContext | None
     monitor: MonitorContext | None = None

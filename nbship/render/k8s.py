@@ -9,7 +9,10 @@ Defaults (all from ``nbship.yaml`` when set there):
 - resources: requests 250m CPU / 512Mi, limits 1 CPU / 1Gi (``config.Resources``): a small CPU model.
 - startup budget (startupProbe on ``/readyz``, period 5 s): ``timeouts.startup_seconds`` when configured, else
   300 s. The Deployment carries the budget and where it came from as annotations, so ``nbship deploy`` can size
-  a default budget from the load time the build's smoke test measured (3 × that + 30 s, at least 60 s).
+  a default budget from the start-up the build's smoke test measured (downloads + load cells + warm-up; 3 × that
+  + 30 s, at least 60 s).
+- remote artifacts: an init container of the same image downloads them (``nbship.render.downloads``); the
+  progress deadline allows 15 minutes for it until ``nbship deploy`` knows the measured download time.
 - shutdown: a ``preStop`` sleep of 5 s (endpoints drain before SIGTERM reaches the service), then
   ``timeouts.shutdown_grace_seconds`` for in-flight requests: ``terminationGracePeriodSeconds`` is the sum.
 - replicas: production takes ``replicas`` / ``autoscaling`` as configured; staging runs 1 (autoscaling 1–2).
@@ -21,10 +24,9 @@ from __future__ import annotations
 
 import json
 import math
-import posixpath
 from typing import TYPE_CHECKING
 
-from nbship.errors import ConfigError, Finding
+from nbship.errors import Finding
 from nbship.render.context import (
     STARTUP_PERIOD_SECONDS,
     ConfigEntry,
@@ -38,8 +40,8 @@ from nbship.render.context import (
     SecretEnv,
     StartupBudget,
     TolerationContext,
-    WritableDir,
 )
+from nbship.render.downloads import download_context, writable_dirs
 from nbship.render.monitoring import alert_rules, keda_query, monitor_context
 
 if TYPE_CHECKING:
@@ -59,9 +61,15 @@ PRESTOP_SECONDS = 5
 OVERLAYS = ("staging", "production")
 # Variables every container has without nbship providing them; reading them needs no source.
 ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT"})
+DEFAULT_DOWNLOAD_SECONDS = 900  # unmeasured downloads: room for a few GB at modest bandwidth
+
 
 def startup_budget(configured: int | None, load_seconds: float | None) -> StartupBudget:
-    """The startupProbe budget: config wins, else sized from the measured load time, else the default."""
+    """The startupProbe budget: config wins, else sized from the measured start-up, else the default.
+
+    ``load_seconds`` is what the smoke test measured from process start to ready: downloads (the model container
+    verifies the files the init container fetched), load cells and warm-up prediction.
+    """
     if configured is not None:
         return StartupBudget(configured, "config", load_seconds)
     if load_seconds is not None:
@@ -70,10 +78,16 @@ def startup_budget(configured: int | None, load_seconds: float | None) -> Startu
     return StartupBudget(DEFAULT_STARTUP_SECONDS, "default")
 
 
-def progress_deadline(startup_seconds: int) -> int:
-    """``progressDeadlineSeconds``: ten minutes, and never less than a pod's startup budget plus two minutes to be
-    scheduled and to pull its image, so that the controller does not fail a pod still within its budget."""
-    return max(600, startup_seconds + 120)
+def progress_deadline(startup_seconds: int, download_seconds: float | None = None, downloads: bool = False) -> int:
+    """``progressDeadlineSeconds``: ten minutes, and never less than a pod's whole start so that the controller
+    does not fail a pod still within its budget: two minutes to be scheduled and to pull its image, the init
+    container's downloads (3 x the measured time + 30 s, or 15 minutes unmeasured), then the startup budget."""
+    allowance = 0
+    if download_seconds is not None:
+        allowance = math.ceil(download_seconds * STARTUP_LOAD_FACTOR + STARTUP_HEADROOM_SECONDS)
+    elif downloads:
+        allowance = DEFAULT_DOWNLOAD_SECONDS
+    return max(600, startup_seconds + allowance + 120)
 
 
 def image_pin(spec: ProjectSpec) -> ImagePin:
@@ -97,38 +111,11 @@ def _config_entries(spec: ProjectSpec) -> tuple[ConfigEntry, ...]:
     return tuple(ConfigEntry(k, v) for k, v in sorted(entries.items()))
 
 
-def _writable_dirs(spec: ProjectSpec) -> tuple[WritableDir, ...]:
-    """An emptyDir for ``/tmp`` and for each folder that remote artifacts are downloaded into.
-
-    Raises:
-        ConfigError: a remote artifact sits at the top of the build context, or shares its folder with a
-            shipped artifact (an emptyDir mounted there would hide it).
-    """
-    folders = sorted({posixpath.dirname(r.path) for r in spec.remote_artifacts})
-    for folder, remote in ((posixpath.dirname(r.path), r) for r in spec.remote_artifacts):
-        if folder in ("", "."):
-            raise ConfigError(
-                f"nbship.yaml: artifacts: {remote.path}: a remote artifact needs its own folder "
-                "(the root filesystem is read-only in the cluster; nbship mounts a writable volume there)",
-                hint=f"download it to a folder, e.g. path: weights/{remote.path}",
-            )
-        for local in spec.artifacts:
-            if local.path == folder or local.path.startswith(folder + "/"):
-                raise ConfigError(
-                    f"nbship.yaml: artifacts: {remote.path}: its folder {folder}/ also holds the shipped "
-                    f"artifact {local.path}, which the writable volume for downloads would hide",
-                    hint="put remote artifacts in a folder of their own",
-                )
-    dirs = [WritableDir("tmp", "/tmp", "256Mi")]
-    dirs += [WritableDir(f"downloads-{i}", f"/app/{folder}") for i, folder in enumerate(folders)]
-    return tuple(dirs)
-
-
 def build_context(spec: ProjectSpec) -> ManifestContext:
     """The one context every Kubernetes template receives.
 
     Raises:
-        ConfigError: a remote artifact's folder cannot be made writable (see ``_writable_dirs``).
+        ConfigError: a remote artifact's folder cannot be made writable (see ``downloads.writable_dirs``).
     """
     config = spec.config
     startup = startup_budget(config.timeouts.startup_seconds, None)
@@ -194,10 +181,11 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         prestop_seconds=PRESTOP_SECONDS,
         termination_grace_seconds=PRESTOP_SECONDS + config.timeouts.shutdown_grace_seconds,
         # The deadline must outlast a pod's start-up, or a slow but healthy model would count as a failed rollout.
-        progress_deadline_seconds=progress_deadline(startup.seconds),
+        progress_deadline_seconds=progress_deadline(startup.seconds, downloads=bool(spec.remote_artifacts)),
         replicas=None if scale.enabled else config.replicas,
         scaling=scaling,
-        writable_dirs=_writable_dirs(spec),
+        writable_dirs=writable_dirs(spec),
+        downloads=download_context(spec),
         allow_namespaces=tuple(sorted(policy.allow_namespaces)) if policy.enabled else None,
         ingress=IngressContext(ingress.host, ingress.class_name, ingress.tls_secret) if ingress.enabled else None,
         monitor=monitor_context(config),

@@ -149,3 +149,16 @@ def test_lock_status_reports_missing_stale_and_fresh(notebook: Path, env: Path) 
 def test_frozen_and_upgrade_exclude_each_other(notebook: Path) -> None:
     with pytest.raises(UsageError):
         ensure_lock(_request(notebook, frozen=True, upgrade=True), settings=UNREACHABLE)
+
+
+def test_a_declared_s3_artifact_puts_boto3_in_the_lock_inputs_and_only_then(notebook: Path, env: Path) -> None:
+    from nbship.deps import _inputs
+
+    ensure_lock(_request(notebook), settings=offline(), search_path=[str(env)])
+    assert lock_status(_request(notebook), search_path=[str(env)]).state == "fresh"
+    with_s3 = _request(notebook, download_requirements=("boto3>=1.28,<2",))
+    status = lock_status(with_s3, search_path=[str(env)])
+    assert status.state == "stale" and any("service" in r for r in status.reasons), status.reasons
+    specs = [r.spec for r in _inputs(with_s3, {}, [str(env)]).requirements]
+    assert "boto3<2,>=1.28" in specs  # normalised
+    assert not [s for s in (r.spec for r in _inputs(_request(notebook), {}, [str(env)]).requirements) if "boto3" in s]

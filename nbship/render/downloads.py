@@ -1,0 +1,77 @@
+"""Render stage, Kubernetes part for remote artifacts: ``ProjectSpec`` → the init container's and volumes' context.
+
+An init container of the service's own image (``python -m nbship_runtime.download``) downloads and verifies the
+remote artifacts into one volume before the model container starts; the model container mounts the same volume,
+one ``subPath`` per download folder. The volume is an emptyDir with ``downloads.size_limit`` by default, or an
+existing PVC (restarts and new pods reuse the files), or a generic ephemeral volume of that size. Each Secret named
+in ``credentials:`` is mounted read-only in the init container only, never in the model container, and never
+becomes an environment variable of the pod.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Literal
+
+from nbship.errors import ConfigError
+from nbship.render.context import CredentialVolume, DownloadContext, WritableDir
+
+if TYPE_CHECKING:
+    from nbship.spec import ProjectSpec
+
+INIT_CONTAINER = "download"
+DOWNLOAD_VOLUME = "downloads"
+CREDENTIALS_DIR = "/var/run/secrets/nbship"  # the runtime's default (nbship/runtime/artifacts.py)
+
+
+def writable_dirs(spec: ProjectSpec) -> tuple[WritableDir, ...]:
+    """``/tmp`` (an emptyDir of its own), then each folder remote artifacts are downloaded into.
+
+    Raises:
+        ConfigError: a remote artifact sits at the top of the build context, or shares its folder with a
+            shipped artifact (the volume mounted there would hide it).
+    """
+    for folder, remote in ((posixpath.dirname(r.path), r) for r in spec.remote_artifacts):
+        if folder in ("", "."):
+            raise ConfigError(
+                f"nbship.yaml: artifacts: {remote.path}: a remote artifact needs its own folder "
+                "(the root filesystem is read-only in the cluster; nbship mounts a writable volume there)",
+                hint=f"download it to a folder, e.g. path: weights/{remote.path}",
+            )
+        for local in spec.artifacts:
+            if local.path == folder or local.path.startswith(folder + "/"):
+                raise ConfigError(
+                    f"nbship.yaml: artifacts: {remote.path}: its folder {folder}/ also holds the shipped "
+                    f"artifact {local.path}, which the writable volume for downloads would hide",
+                    hint="put remote artifacts in a folder of their own",
+                )
+    folders = sorted({posixpath.dirname(r.path) for r in spec.remote_artifacts})
+    # on a PVC shared by several services, each keeps its files under its own name
+    prefix = f"{spec.name}/" if spec.config.downloads.volume and spec.config.downloads.volume.claim else ""
+    return (WritableDir("tmp", "/tmp", "256Mi"),
+            *(WritableDir(DOWNLOAD_VOLUME, f"/app/{f}", sub_path=prefix + f) for f in folders))
+
+
+def download_context(spec: ProjectSpec) -> DownloadContext | None:
+    """The init container's volumes and settings, or None when the notebook declares no remote artifact."""
+    if not spec.remote_artifacts:
+        return None
+    downloads = spec.config.downloads
+    volume = downloads.volume
+    kind: Literal["emptyDir", "claim", "ephemeral"] = (
+        "emptyDir" if volume is None else "claim" if volume.claim else "ephemeral"
+    )
+    secrets = sorted({r.credentials for r in spec.remote_artifacts if r.credentials})
+    return DownloadContext(
+        container=INIT_CONTAINER,
+        volume=DOWNLOAD_VOLUME,
+        kind=kind,
+        size_limit=downloads.size_limit,
+        claim=volume.claim if volume else None,
+        storage_class=volume.storage_class if volume else None,
+        credentials=tuple(
+            CredentialVolume(f"credentials-{i}", s, f"{CREDENTIALS_DIR}/{s}") for i, s in enumerate(secrets)
+        ),
+        attempts=downloads.attempts,
+        env=tuple(sorted(spec.config.env)),
+    )
