@@ -188,7 +188,11 @@ class Server(_Strict):
     max_concurrency: int = Field(4, ge=1, description="predictions running at once")
     queue_size: int = Field(16, ge=0, description="requests waiting beyond that before 503")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="larger bodies answer 413")
-    log_payloads: bool = False
+    log_payloads: bool = Field(False, description="log a sample of requests' payloads and answers (scrubbed)")
+    payload_sample_rate: float = Field(0.01, gt=0, le=1, description="share of requests whose payloads are logged")
+    sensitive_fields: list[str] = Field(
+        default_factory=list, description="payload keys whose values never reach the log, at any depth"
+    )
 
 
 class NetworkPolicy(_Strict):

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nbship.render.monitoring import prediction_signals
 from nbship.render.package import render_package
 from nbship.render.writer import Content
 from nbship.spec import ProjectSpec
@@ -55,12 +56,16 @@ def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
             {"request": spec.example.request, "response": spec.example.response, "cell": spec.example.cell}
             if spec.example else None
         ),
+        # the distributions of the answers the service exports, chosen from the example's output
+        "signals": prediction_signals(spec.example.response) if spec.example else [],
         "service": {
             "port": spec.config.port,
             "max_concurrency": server.max_concurrency,
             "queue_size": server.queue_size,
             "max_body_bytes": server.max_body_bytes,
             "log_payloads": server.log_payloads,
+            "payload_sample_rate": server.payload_sample_rate,
+            "sensitive_fields": sorted(server.sensitive_fields),
             "predict_timeout_seconds": timeouts.predict_seconds,
             "shutdown_grace_seconds": timeouts.shutdown_grace_seconds,
         },

@@ -17,7 +17,7 @@ Alerts (``nbship.yaml`` ``slo:`` sets the thresholds):
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbship.render.context import AlertRule, MonitorContext
 
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # The routes that run the model, as the service labels them (the route template, not the path).
 PREDICTION_ROUTES = ("/predict", "/predict/batch", "/v2/models/{name}/infer")
 RATE_WINDOW = "5m"
+MAX_SIGNAL_FIELDS = 8
+# a score or probability in [0, 1]: 20 equal buckets; anything else: powers of √10 from 0.001 to 10⁶
+UNIT_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+WIDE_BUCKETS = tuple(float(f"{10 ** (k / 2):.3g}") for k in range(-6, 13))
 
 def _routes_regex() -> str:
     # PromQL regexes are anchored; a path parameter matches any one segment (no backslashes to escape twice)
@@ -98,3 +102,23 @@ def monitor_context(config: Config) -> MonitorContext | None:
         return None
     return MonitorContext(monitoring.monitor, monitoring.interval, tuple(sorted(monitoring.labels.items())),
                           monitoring.rules)
+
+
+def prediction_signals(response: Any) -> list[dict[str, Any]]:
+    """Which output fields the service exports a distribution of, chosen from the example's output.
+
+    A top-level number becomes a histogram (``numeric``; unit buckets when the example lies in [0, 1]), a
+    top-level string or boolean a counter per class (``label``). A bare scalar answer is the field ``value``;
+    lists and nested objects are left out (their shape varies per answer).
+    """
+    fields = response if isinstance(response, dict) else {"value": response}
+    chosen: list[dict[str, Any]] = []
+    for name, value in sorted(fields.items())[:MAX_SIGNAL_FIELDS]:
+        if isinstance(value, (str, bool)):
+            chosen.append({"field": name, "kind": "label"})
+        elif isinstance(value, (int, float)):
+            buckets = UNIT_BUCKETS if 0 <= value <= 1 else WIDE_BUCKETS
+            if value < 0:
+                buckets = tuple(sorted({-b for b in WIDE_BUCKETS} | {0.0} | set(WIDE_BUCKETS)))
+            chosen.append({"field": name, "kind": "numeric", "buckets": list(buckets)})
+    return chosen

@@ -31,6 +31,7 @@ from .pipeline import read_manifest
 from .responses import json_response, refusal_response, request_id_of
 from .schema import PayloadError
 from .service import Refusal, Service
+from .signals import PayloadLog
 
 
 def create_app(root: Path) -> FastAPI:
@@ -112,7 +113,8 @@ def create_app(root: Path) -> FastAPI:
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
         """Prometheus text exposition."""
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+        signals = service.signals.render() if service.signals is not None else ""
+        return Response(service.metrics.render() + signals, media_type=CONTENT_TYPE)
 
     @app.get("/version", tags=["operations"])
     async def version() -> Response:
@@ -142,9 +144,11 @@ def create_app(root: Path) -> FastAPI:
         return "unmatched"
 
     settings = service.settings
+    payload_log = PayloadLog(settings.payload_sample_rate, settings.sensitive_fields) if settings.log_payloads else None
     app.add_middleware(
         ServiceMiddleware, metrics=service.metrics, version=service.version,
-        max_body_bytes=settings.max_body_bytes, log_payloads=settings.log_payloads, route_of=route_of,
+        max_body_bytes=settings.max_body_bytes, route_of=route_of,
+        payload_log=payload_log,
     )
     return app
 

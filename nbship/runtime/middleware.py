@@ -16,6 +16,7 @@ from typing import Any
 
 from .logs import ACCESS, SERVICE
 from .metrics import Metrics
+from .signals import PayloadLog
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,7 +26,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID = "nbship.request_id"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_PAYLOAD_LOG_LIMIT = 65536
 access_log = logging.getLogger(ACCESS)
 service_log = logging.getLogger(SERVICE)
 
@@ -43,15 +43,15 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> tuple[str, bytes]:
 
 class ServiceMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, version: str, max_body_bytes: int, log_payloads: bool,
-        route_of: Callable[[Scope], str],
+        self, app: ASGIApp, *, metrics: Metrics, version: str, max_body_bytes: int,
+        route_of: Callable[[Scope], str], payload_log: PayloadLog | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.version = version
         self.version_header = version.encode("latin-1", "replace")
         self.max_body_bytes = max_body_bytes
-        self.log_payloads = log_payloads
+        self.payload_log = payload_log
         self.route_of = route_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,12 +63,17 @@ class ServiceMiddleware:
         scope[REQUEST_ID] = request_id
         extra_headers = [(b"x-request-id", request_id_header), (b"x-model-version", self.version_header)]
         status = 0
+        # a sampled request logs its payload and its answer (scrubbed); the others cost one random draw
+        sampled = self.payload_log is not None and self.payload_log.sampled()
+        answer: list[bytes] = []
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
+            elif sampled and message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
             await send(message)
 
         metrics = self.metrics
@@ -106,8 +111,9 @@ class ServiceMiddleware:
                 "latency_ms": round(seconds * 1000, 3),
                 "model_version": self.version,
             }
-            if self.log_payloads and body:
-                fields["payload"] = body[:_PAYLOAD_LOG_LIMIT].decode("utf-8", "replace")
+            if sampled and body and self.payload_log is not None:
+                fields["payload"] = self.payload_log.text(body)
+                fields["answer"] = self.payload_log.text(b"".join(answer))
             access_log.info("request", extra={"fields": fields})
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:

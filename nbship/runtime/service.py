@@ -19,6 +19,7 @@ from .metrics import Metrics
 from .pipeline import Pipeline, load_pipeline, to_jsonable
 from .provenance import CellLocator, summary
 from .schema import PayloadError, RequestSchema, build_schema, declared_model
+from .signals import PredictionSignals
 
 log = logging.getLogger(SERVICE)
 
@@ -41,11 +42,16 @@ class ServiceSettings:
     max_body_bytes: int = 10 * 1024 * 1024
     log_payloads: bool = False
     shutdown_grace_seconds: float = 30.0
+    payload_sample_rate: float = 1.0
+    sensitive_fields: tuple[str, ...] = ()
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> ServiceSettings:
         known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in manifest.get("service", {}).items() if k in known})
+        values = {k: v for k, v in manifest.get("service", {}).items() if k in known}
+        if "sensitive_fields" in values:
+            values["sensitive_fields"] = tuple(values["sensitive_fields"])
+        return cls(**values)
 
 
 @dataclass
@@ -61,6 +67,7 @@ class Service:
     ready: bool = False
     draining: bool = False
     lock_sha256: str | None = field(default=None)
+    signals: PredictionSignals | None = field(default=None)
 
     @classmethod
     def create(cls, root: Path, manifest: dict[str, Any]) -> Service:
@@ -68,6 +75,7 @@ class Service:
         metrics = Metrics(manifest["name"], manifest["version"])
         pool = PredictionPool(settings.max_concurrency, settings.queue_size)
         service = cls(root, manifest, settings, metrics, pool, CellLocator(root, manifest))
+        service.signals = PredictionSignals(manifest["name"], manifest["version"], manifest.get("signals") or [])
         metrics.add_gauge("nbship_ready", "1 when loaded, warmed up and not shutting down.", lambda: int(service.ready))
         metrics.add_gauge("nbship_predictions_running", "Worker threads busy (timed-out ones included).",
                           lambda: pool.busy)
@@ -135,11 +143,14 @@ class Service:
         Raises:
             Refusal: 503 when overloaded, 504 past the deadline, 500 when the notebook code raised.
         """
-        assert self.pipeline is not None
-        pipeline = self.pipeline
+        assert self.pipeline is not None and self.signals is not None
+        pipeline, signals = self.pipeline, self.signals
 
         def run(value: Any) -> bytes:
-            return json.dumps(to_jsonable(pipeline(value)), allow_nan=False).encode()
+            result = to_jsonable(pipeline(value))
+            content = json.dumps(result, allow_nan=False).encode()
+            signals.observe(result)
+            return content
 
         try:
             return await self._run(run, payload, 1, request_id)  # type: ignore[no-any-return]
@@ -155,8 +166,8 @@ class Service:
         Raises:
             Refusal: 503 when overloaded, 504 past ``len(payloads)`` × the deadline.
         """
-        assert self.pipeline is not None
-        pipeline = self.pipeline
+        assert self.pipeline is not None and self.signals is not None
+        pipeline, signals = self.pipeline, self.signals
 
         def run(values: list[Any]) -> list[Any]:
             results: list[Any] = []
@@ -164,6 +175,7 @@ class Service:
                 try:
                     result = to_jsonable(pipeline(value))
                     json.dumps(result, allow_nan=False)
+                    signals.observe(result)
                     results.append(result)
                 except Exception as e:  # one item's failure is that item's answer
                     results.append(e)
