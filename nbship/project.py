@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from nbship.check import CheckResult, inspect_notebook, lock_findings
-from nbship.errors import CheckFailedError, Finding, ImageError
+from nbship.errors import CheckFailedError, Finding, ImageError, LockError
 from nbship.parity import run_parity
 from nbship.render import build_files
 from nbship.render.writer import write_tree
 from nbship.spec import ProjectSpec
 
 if TYPE_CHECKING:
-    from nbship.deps import Lockfile
+    from nbship.deps import Lockfile, PipSettings
     from nbship.image.build import BuildOptions, BuildProgress, BuildRecord
     from nbship.image.builder import ImageBuilder
 
@@ -114,6 +114,21 @@ def render_project(
     return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)
 
 
+def refuse_local_only_pins(lock_text: str, settings: PipSettings) -> None:
+    """Stop before ``docker build`` when a pin exists only in a local find-links folder the builder cannot reach.
+
+    Raises:
+        LockError: naming the pins, where they are, and what to do.
+    """
+    from nbship.deps.local_wheels import describe_local_only, local_only_pins
+    from nbship.deps.lockfile import parse_lock
+
+    pins = local_only_pins(parse_lock(lock_text).entries, settings)
+    if pins:
+        message, hint = describe_local_only(pins)
+        raise LockError(f"requirements.lock: {message}", hint=hint)
+
+
 def build_notebook(
     builder: ImageBuilder,
     notebook: Path,
@@ -142,6 +157,8 @@ def build_notebook(
         raise ImageError(f"--platform {platform}: nbship locks for linux/amd64 or linux/arm64 only")
     progress.stage(f"{'checking the lock' if frozen else 'locking'} and rendering {notebook.name} into {out}")
     rendered = render_project(notebook, out, config=config, frozen=frozen, platform=platform)  # type: ignore[arg-type]
+    if rendered.lock is not None:
+        refuse_local_only_pins(rendered.lock.text, pip_settings())
     spec = rendered.spec
     limits = spec.config.resources.limits
     resolved = replace(

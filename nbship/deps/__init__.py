@@ -20,6 +20,7 @@ from nbship.extract import ImportRef, PipRequirement
 
 if TYPE_CHECKING:
     from nbship.deps.inputs import LockInputs
+    from nbship.deps.lockfile import LockEntry
 
 # The service's own runtime dependencies, with the ranges nbship is tested with (the image and `nbship serve`).
 SERVICE_REQUIREMENTS: tuple[str, ...] = (
@@ -151,9 +152,10 @@ def ensure_lock(
             f"{LOCK_FILE} is {'missing' if parsed is None else 'stale'} (--frozen): " + "; ".join(reasons),
             hint=f"run `nbship lock {request.notebook.name}` and commit {LOCK_FILE}",
         )
+    settings = settings if settings is not None else pip_settings(environ)
     resolution = resolve(
         inputs.requirements,
-        settings=settings if settings is not None else pip_settings(environ),
+        settings=settings,
         resolver=request.resolver,
         python_version=request.python_version,
         platform=request.platform,
@@ -169,7 +171,8 @@ def ensure_lock(
     )
     write_atomic(path, text)
     pins = {e.name: e.version for e in resolution.entries}
-    notes = (*resolution.notes, *inputs.notes, *_changes(parsed.pins if parsed else {}, pins))
+    notes = (*resolution.notes, *inputs.notes, *_changes(parsed.pins if parsed else {}, pins),
+             *_local_only_notes(resolution.entries, settings))
     return Lockfile(path, text, inputs.input_hash, resolution.resolver, pins, True, notes)
 
 
@@ -194,6 +197,17 @@ def _inputs(
         service_requirements=(*SERVICE_REQUIREMENTS, *request.download_requirements), inferred=inferred,
         target=f"python {request.python_version} {request.platform}",
     )
+
+
+def _local_only_notes(entries: Sequence[LockEntry], settings: PipSettings) -> list[str]:
+    """A pin only a local find-links folder provides, said now rather than by ``docker build`` later."""
+    from nbship.deps.local_wheels import describe_local_only, local_only_pins
+
+    pins = local_only_pins(entries, settings)
+    if not pins:
+        return []
+    message, hint = describe_local_only(pins)
+    return [f"{message}. {hint}"]
 
 
 def _changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
