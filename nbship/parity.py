@@ -18,20 +18,31 @@ from nbship.spec import ProjectSpec
 
 
 def stage_remote_copies(spec: ProjectSpec, root: Path) -> list[Path]:
-    """Put the local copies of remote artifacts (checked against their sha256 by ``nbship check``) under ``root``.
+    """Link the local copies of remote artifacts under ``root``: the one beside the notebook (its sha256 checked
+    by ``nbship check``), else the user cache's, downloaded once (``nbship.weights``).
 
-    For the runs on this machine (the parity check, ``nbship serve``); in the image the runtime downloads them.
-    Returns what it put there, for the caller to remove.
+    For the runs on this machine (the parity check, ``nbship serve``); in the image the init container downloads
+    them. Returns what it put there, for the caller to remove (the links only: the copies stay).
+
+    Raises:
+        EnvironmentMissingError, UserError: as ``nbship.weights.local_copy``.
     """
     import shutil
 
+    from nbship.weights import local_copy
+
     staged = []
     for remote in spec.remote_artifacts:
-        local, target = spec.source_dir / remote.path, root / remote.path
-        if local.is_file() and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+        target = root / remote.path
+        if target.exists():
+            continue
+        local = local_copy(remote, spec.source_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.symlink_to(local.resolve())
+        except OSError:  # no symlinks here (Windows without the privilege)
             shutil.copyfile(local, target)
-            staged.append(target)
+        staged.append(target)
     return staged
 
 
