@@ -1,63 +1,38 @@
 """Stage 3: static analysis of the exported code → ``Analysis``: the module plan, parameters, example, findings.
 
-Names read and defined are computed with Python's own scoping rules (``symtable``), cell by cell, then resolved
-across the generated modules, which import in the order ``MODULE_ORDER``. As in the kernel's single namespace,
-a name is looked up when the code runs: a function may use a name that a later module defines (the runtime binds
-it once every module is loaded, ``ModulePlan.late``); only a name read at import time (module level, a class
-body, a default value) before any exported cell defines it is an error, as is a name defined only in an untagged
-(exploration) cell, with the tag that would fix it.
+Roles must be coherent (each defines what it must, nothing twice); where each name comes from and the plan of
+the generated modules is ``nbship.names``; parameters, environment reads and the example are read here.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import difflib
-import symtable
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
-from nbship.errors import Finding, Location
+from nbship.errors import Finding
 from nbship.extract import CleanCell, ServiceCode
+from nbship.names import (
+    MODULE_ORDER,
+    ROLE_MODULE,
+    STAGE_FUNCTIONS,
+    Definition,
+    FindingCollector,
+    ModulePlan,
+    definitions_of,
+    plan_modules,
+    propose_role,
+    untagged_definition,
+)
 from nbship.notebook import ROLES, Cell, Notebook, Role
 
-# role → generated module, and the order in which modules are imported at start-up
-ROLE_MODULE: Mapping[Role, str] = {
-    "parameters": "parameters",
-    "setup": "shared",
-    "load": "loading",
-    "preprocess": "preprocessing",
-    "predict": "inference",
-    "postprocess": "postprocessing",
-}
-MODULE_ORDER: tuple[str, ...] = ("parameters", "shared", "loading", "preprocessing", "inference", "postprocessing")
-STAGE_FUNCTIONS: Mapping[Role, str] = {"preprocess": "preprocess", "predict": "predict", "postprocess": "postprocess"}
+__all__ = ["MODULE_ORDER", "ROLE_MODULE", "Analysis", "EnvRead", "ModulePlan", "Parameter", "analyze",
+           "propose_role", "untagged_definition"]
+
 _ARGUMENT_NAMES: Mapping[Role, str] = {"preprocess": "payload", "predict": "inputs", "postprocess": "prediction"}
 PARAMETER_ENV_PREFIX = "NBSHIP_PARAM_"
-# get_ipython: only left in code whose magic was already refused, so it is not reported a second time
-_BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__package__", "get_ipython"}
-
-
-@dataclass(frozen=True)
-class Definition:
-    name: str
-    cell: int
-    line: int
-    module: str
-    imported_from: str | None  # "numpy" for `import numpy as np`; None for any other binding
-
-
-@dataclass(frozen=True)
-class ModulePlan:
-    """One generated module: its cells in notebook order and what it imports from earlier modules."""
-
-    name: str
-    cells: tuple[CleanCell, ...]
-    imports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # module → names, both sorted
-    # names its functions read at call time from a later module (bound at start-up): module → names, sorted
-    late: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,28 +77,16 @@ class Analysis:
     defined: frozenset[str] = frozenset()  # every name an exported cell binds at module level
 
 
-class _Collector:
-    def __init__(self, notebook: Notebook) -> None:
-        self.notebook = notebook
-        self.findings: list[Finding] = []
-
-    def add(
-        self, severity: str, code: str, message: str, cell: int | None, line: int | None, hint: str | None = None
-    ) -> None:
-        location = Location(self.notebook.name, cell, line)
-        self.findings.append(Finding(severity, code, message, location, hint))  # type: ignore[arg-type]
-
-
 def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
     """Check roles and names of the exported code and plan the generated modules."""
-    out = _Collector(notebook)
+    out = FindingCollector(notebook)
     _check_role_tags(notebook, out)
     cells = [c for c in code.cells if c.tree is not None]
-    definitions = _definitions(cells)
+    definitions = definitions_of(cells)
     _check_duplicates(definitions, out)
     _check_stage_functions(notebook, cells, definitions, out)
     parameters = _parameters([c for c in cells if c.cell.role == "parameters"], out)
-    modules = _plan_modules(notebook, cells, definitions, out)
+    modules = plan_modules(notebook, cells, definitions, out)
     return Analysis(
         modules=modules,
         parameters=tuple(parameters),
@@ -134,7 +97,7 @@ def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
     )
 
 
-def _check_role_tags(notebook: Notebook, out: _Collector) -> None:
+def _check_role_tags(notebook: Notebook, out: FindingCollector) -> None:
     for cell in notebook.cells:
         if cell.unknown_role is not None:
             close = difflib.get_close_matches(cell.unknown_role, list(ROLES), n=1)
@@ -149,71 +112,7 @@ def _check_role_tags(notebook: Notebook, out: _Collector) -> None:
                     cell.number, None)
 
 
-def _bound_names(tree: ast.Module) -> dict[str, tuple[int, str | None]]:
-    """Names bound at module level → (first line, import target if bound by an import)."""
-    bound: dict[str, tuple[int, str | None]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                name = alias.asname or alias.name.split(".")[0]
-                bound.setdefault(name, (node.lineno, alias.name if alias.asname else alias.name.split(".")[0]))
-        elif isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                bound.setdefault(alias.asname or alias.name, (node.lineno, f"{node.module}.{alias.name}"))
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.setdefault(node.name, (node.lineno, None))
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            bound.setdefault(node.id, (node.lineno, None))
-    return bound
-
-
-@lru_cache(maxsize=4096)
-def _scopes(source: str) -> tuple[frozenset[str], dict[str, bool]]:
-    """(names the cell binds globally, names it reads from globals → read at import time?).
-
-    Module level and class bodies run at import time (and comprehensions inside them); function bodies run when
-    called, when every exported cell has run, as in the kernel.
-    """
-    top = symtable.symtable(source, "cell", "exec")
-    defined: set[str] = set()
-    used: dict[str, bool] = {}
-    for sym in top.get_symbols():
-        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
-            defined.add(sym.get_name())
-        elif sym.is_referenced():
-            used[sym.get_name()] = True
-    stack = [(child, child.get_type() == "class" or child.get_name() in _COMPREHENSIONS)
-             for child in top.get_children()]
-    while stack:
-        table, at_import = stack.pop()
-        for child in table.get_children():
-            runs_now = child.get_type() == "class" or child.get_name() in _COMPREHENSIONS
-            stack.append((child, at_import and runs_now))
-        for sym in table.get_symbols():
-            if sym.is_declared_global() and sym.is_assigned():
-                defined.add(sym.get_name())
-            elif sym.is_global() and sym.is_referenced():
-                used[sym.get_name()] = used.get(sym.get_name(), False) or at_import
-    return frozenset(defined), used
-
-
-_COMPREHENSIONS = frozenset({"listcomp", "setcomp", "dictcomp", "genexpr"})
-
-
-def _definitions(cells: list[CleanCell]) -> dict[str, list[Definition]]:
-    found: dict[str, list[Definition]] = {}
-    for clean in cells:
-        assert clean.tree is not None
-        module = ROLE_MODULE[clean.cell.role]  # type: ignore[index]
-        bound = _bound_names(clean.tree)
-        defined, _ = _scopes(clean.source)
-        for name in sorted(defined):
-            line, target = bound.get(name, (1, None))
-            found.setdefault(name, []).append(Definition(name, clean.cell.number, line, module, target))
-    return found
-
-
-def _check_duplicates(definitions: dict[str, list[Definition]], out: _Collector) -> None:
+def _check_duplicates(definitions: dict[str, list[Definition]], out: FindingCollector) -> None:
     for name, defs in definitions.items():
         if len({d.cell for d in defs}) < 2:
             continue
@@ -227,7 +126,7 @@ def _check_duplicates(definitions: dict[str, list[Definition]], out: _Collector)
 
 
 def _check_stage_functions(
-    notebook: Notebook, cells: list[CleanCell], definitions: dict[str, list[Definition]], out: _Collector
+    notebook: Notebook, cells: list[CleanCell], definitions: dict[str, list[Definition]], out: FindingCollector
 ) -> None:
     for role, function in STAGE_FUNCTIONS.items():
         tagged = [c for c in cells if c.cell.role == role]
@@ -260,7 +159,7 @@ def _check_stage_functions(
                                 clean.cell.number, node.lineno)
 
 
-def _parameters(cells: list[CleanCell], out: _Collector) -> list[Parameter]:
+def _parameters(cells: list[CleanCell], out: FindingCollector) -> list[Parameter]:
     found: list[Parameter] = []
     for clean in cells:
         assert clean.tree is not None
@@ -287,146 +186,6 @@ def _parameters(cells: list[CleanCell], out: _Collector) -> list[Parameter]:
     return found
 
 
-def _first_use(tree: ast.Module, name: str, at_import: bool = False) -> tuple[int, str | None]:
-    """Line of the first read of ``name`` (at module level when ``at_import``) and the top-level def it is in."""
-    for top in tree.body:
-        owner = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
-        for node in ast.walk(top):
-            if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
-                if at_import and isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) and _in_body(top, node):
-                    continue
-                return node.lineno, owner
-    return 1, None
-
-
-def _in_body(function: ast.FunctionDef | ast.AsyncFunctionDef, node: ast.AST) -> bool:
-    return any(node is inner for stmt in function.body for inner in ast.walk(stmt))
-
-
-def untagged_definition(notebook: Notebook, name: str) -> int | None:
-    for cell in reversed(notebook.cells):
-        if cell.kind == "code" and cell.role is None and name in cell.source:
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                continue
-            if name in _bound_names(tree):
-                return cell.number
-    return None
-
-
-_LOADERS = frozenset({"load", "load_model", "from_pretrained", "InferenceSession", "load_state_dict", "Booster"})
-
-
-def propose_role(source: str) -> tuple[Role, str] | None:
-    """The role a cell's code suggests and why (used in hints and by ``nbship init``); None for exploration."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    functions = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    for role, function in STAGE_FUNCTIONS.items():
-        if function in functions:
-            return role, f"defines {function}()"
-    assigned = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-    if "example" in assigned:
-        return "example", "assigns example"
-    calls = {ast.unparse(n.func).split(".")[-1] for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    if "fit" in calls or "fit_transform" in calls:
-        return None  # training stays in the notebook
-    if calls & _LOADERS:
-        return "load", "loads a model or artifact"
-    statements = [n for n in tree.body if not isinstance(n, ast.Expr)]
-    if statements and all(isinstance(n, (ast.Assign, ast.AnnAssign)) for n in statements):
-        try:
-            values = [ast.literal_eval(n.value) for n in statements]  # type: ignore[attr-defined]
-        except (ValueError, TypeError, SyntaxError):
-            values = []
-        if values and all(isinstance(v, (int, float, str, bool)) for v in values):
-            return "parameters", "literal settings"
-    if statements and len(statements) == len(tree.body) and all(
-        isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) for n in statements
-    ):
-        kinds = sorted({"imports" if isinstance(n, (ast.Import, ast.ImportFrom)) else "helpers" for n in statements})
-        return "setup", " and ".join(kinds)
-    return None
-
-
-def _plan_modules(
-    notebook: Notebook, cells: list[CleanCell], definitions: dict[str, list[Definition]], out: _Collector
-) -> tuple[ModulePlan, ...]:
-    by_module: dict[str, list[CleanCell]] = {m: [] for m in MODULE_ORDER}
-    for clean in cells:
-        by_module[ROLE_MODULE[clean.cell.role]].append(clean)  # type: ignore[index]
-    star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
-               for c in cells if c.tree is not None for n in ast.walk(c.tree))
-    plans: list[ModulePlan] = []
-    for module in MODULE_ORDER:
-        members = by_module[module]
-        if not members and module != "inference":
-            continue
-        own = {d.name for defs in definitions.values() for d in defs if d.module == module}
-        imports: dict[str, set[str]] = {}
-        late: dict[str, set[str]] = {}
-        for clean in members:
-            _, used = _scopes(clean.source)
-            for name in sorted(used):
-                if name in own or name in _BUILTINS:
-                    continue
-                source = _resolve(notebook, clean, name, module, used[name], definitions, star, out)
-                if source is None:
-                    continue
-                later = MODULE_ORDER.index(source) > MODULE_ORDER.index(module)
-                (late if later else imports).setdefault(source, set()).add(name)
-        plans.append(ModulePlan(
-            name=module,
-            cells=tuple(members),
-            imports={m: tuple(sorted(imports[m])) for m in MODULE_ORDER if m in imports},
-            late={m: tuple(sorted(late[m])) for m in MODULE_ORDER if m in late},
-        ))
-    return tuple(plans)
-
-
-def _order() -> str:
-    return " → ".join(r for m in MODULE_ORDER for r, mm in ROLE_MODULE.items() if mm == m)
-
-
-def _resolve(
-    notebook: Notebook, clean: CleanCell, name: str, module: str, at_import: bool,
-    definitions: dict[str, list[Definition]], star: bool, out: _Collector,
-) -> str | None:
-    """The module that defines ``name`` for a use in ``module``, or None (reported, or left to a star import)."""
-    assert clean.tree is not None
-    line, owner = _first_use(clean.tree, name, at_import)
-    who = f"{owner} uses" if owner else "uses"
-    defs = definitions.get(name)
-    if defs:
-        source = defs[0]
-        if not at_import or MODULE_ORDER.index(source.module) < MODULE_ORDER.index(module):
-            return source.module
-        role = next(r for r, m in ROLE_MODULE.items() if m == source.module)
-        out.add("error", "used-before-load",
-                f"{who} '{name}' when the cell runs, but '{name}' comes from {role} cell {source.cell}, "
-                f"which runs after it",
-                clean.cell.number, line,
-                f"Use '{name}' inside a function (it is looked up when the function is called, as in the "
-                f"kernel), or move '{name}' to an earlier stage (cells run in the order: {_order()}).")
-        return None
-    if star:
-        return None
-    untagged = untagged_definition(notebook, name)
-    if untagged is not None:
-        cell = notebook.cells[untagged - 1]
-        role = (propose_role(cell.source) or ("setup", ""))[0]
-        out.add("error", "defined-in-untagged",
-                f"{who} '{name}', defined only in untagged cell {untagged}",
-                clean.cell.number, line, f"Tag cell {untagged} nbship:{role}.")
-    else:
-        out.add("error", "undefined-name", f"{who} '{name}', which no cell defines",
-                clean.cell.number, line, "Define or import it in a cell tagged nbship:setup.")
-    return None
-
-
 def _env_reads(clean: CleanCell) -> list[EnvRead]:
     reads: list[EnvRead] = []
     assert clean.tree is not None
@@ -445,7 +204,7 @@ def _env_reads(clean: CleanCell) -> list[EnvRead]:
     return reads
 
 
-def _example(notebook: Notebook, out: _Collector) -> Example | None:
+def _example(notebook: Notebook, out: FindingCollector) -> Example | None:
     cells = notebook.with_role("example")
     if not cells:
         out.add("warning", "no-example", "no example cell: the service cannot warm up or be smoke-tested",
