@@ -188,11 +188,28 @@ class Server(_Strict):
     max_concurrency: int = Field(4, ge=1, description="predictions running at once")
     queue_size: int = Field(16, ge=0, description="requests waiting beyond that before 503")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="larger bodies answer 413")
+    max_batch_items: int = Field(
+        256, ge=1, description="items in one /predict/batch or V2 infer request; more answer 413 before validation"
+    )
+    max_connections: int = Field(
+        32, ge=1, description="requests with a body in the service at once; more answer 503. Bounds body memory "
+        "at max_body_bytes × this; must cover max_concurrency + queue_size",
+    )
+    body_timeout_seconds: float = Field(10.0, gt=0, description="a request body not received within this answers 408")
     log_payloads: bool = Field(False, description="log a sample of requests' payloads and answers (scrubbed)")
     payload_sample_rate: float = Field(0.01, gt=0, le=1, description="share of requests whose payloads are logged")
     sensitive_fields: list[str] = Field(
         default_factory=list, description="payload keys whose values never reach the log, at any depth"
     )
+
+    @model_validator(mode="after")
+    def _room_for_the_queue(self) -> Server:
+        if self.max_connections < self.max_concurrency + self.queue_size:
+            raise ValueError(
+                f"max_connections ({self.max_connections}) must be at least max_concurrency + queue_size "
+                f"({self.max_concurrency + self.queue_size}), or the queue can never fill"
+            )
+        return self
 
 
 class NetworkPolicy(_Strict):

@@ -2,11 +2,13 @@
 
 The container has a read-only root filesystem with ``/tmp`` and the manifest's ``writable_dirs`` as empty
 writable mounts, and the config's limits. The test waits for ``/readyz``, checks that the service does not run
-as root, posts the example's request to ``/predict`` and compares the answer as ``nbship check`` does.
+as root, posts the example's request to ``/predict`` and compares the answer as ``nbship check`` does, then
+checks that ``/version`` reports the build's name, version and lock hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import urllib.error
@@ -98,6 +100,8 @@ def smoke_test(
                 differences = same_response(example["response"], json.loads(body))
                 if differences:
                     problem = f"the response differs from the notebook's output (cell {example.get('cell')})"
+        if problem is None:
+            problem = _version_problem(container.url, manifest, context)
         tail = container.logs(60) if problem else ""
         return SmokeResult(
             problem is None, problem, tuple(differences), log_tail=tail, seconds=time.perf_counter() - started, **common
@@ -121,6 +125,24 @@ def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
             return "the container exited before it was ready"
         time.sleep(0.2)
     return f"not ready after {timeout:.0f} s (GET /readyz never answered 200)"
+
+
+def _version_problem(url: str, manifest: dict[str, Any], context: Path) -> str | None:
+    """Why ``GET /version`` does not describe this build (name, version, lock), or None when it does."""
+    try:
+        with urllib.request.urlopen(url + "/version", timeout=10) as response:
+            version = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return f"GET /version did not answer with JSON: {e}"
+    lock = context / "requirements.lock"
+    expected = {
+        "name": manifest.get("name"),
+        "version": manifest.get("version"),
+        "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
+    }
+    wrong = [f"{key} is {version.get(key)!r}, expected {value!r}" for key, value in expected.items()
+             if version.get(key) != value]
+    return f"GET /version does not describe this build: {'; '.join(wrong)}" if wrong else None
 
 
 def _logged(log: str, event: str, key: str) -> float | None:

@@ -9,7 +9,7 @@ counts it as running, the queue shrinks accordingly, and a model that hangs show
 gauge instead of an ever-growing set of threads competing for the same cores (which would make every other
 request slower and hide the problem). A prediction still waiting in the queue when its deadline passes is
 cancelled and never runs. Workers are daemon threads, so a runaway prediction cannot hold the process past
-shutdown.
+shutdown. ``stalled_seconds`` tells liveness how long *every* worker has been stuck on its current job.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -42,10 +43,11 @@ class PredictionPool:
         self.capacity = max_concurrency + queue_size
         self.admitted = 0  # running + waiting; touched only on the event-loop thread
         self.busy = 0  # jobs executing now, timed-out ones included
+        self._since: list[float | None] = [None] * max_concurrency  # when each worker began its current job
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._work, name=f"nbship-predict-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i,), name=f"nbship-predict-{i}", daemon=True)
             for i in range(max_concurrency)
         ]
         for thread in self._threads:
@@ -54,6 +56,13 @@ class PredictionPool:
     @property
     def waiting(self) -> int:
         return max(self.admitted - self.busy, 0)
+
+    def stalled_seconds(self) -> float:
+        """How long every worker has been on its current job (the youngest job's age); 0 while one is free."""
+        started = list(self._since)
+        if not started or any(since is None for since in started):
+            return 0.0
+        return time.monotonic() - max(since for since in started if since is not None)
 
     async def run(self, function: Callable[[Any], Any], argument: Any, timeout: float | None) -> Any:
         """Run ``function(argument)`` on a worker; return its result or raise its exception.
@@ -98,7 +107,7 @@ class PredictionPool:
     def _release(self) -> None:
         self.admitted -= 1
 
-    def _work(self) -> None:
+    def _work(self, index: int) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
@@ -108,6 +117,7 @@ class PredictionPool:
                 continue
             with self._lock:
                 self.busy += 1
+                self._since[index] = time.monotonic()
             try:
                 result = function(argument)
             except BaseException as e:  # handed to the awaiting request, which maps it to a 500
@@ -117,6 +127,7 @@ class PredictionPool:
             finally:
                 with self._lock:
                     self.busy -= 1
+                    self._since[index] = None
 
     def close(self) -> None:
         """Let idle workers exit; busy ones finish their job first."""

@@ -3,14 +3,17 @@
 One model, named after the service. ``infer`` takes one input tensor of datatype ``BYTES`` (each element a
 JSON document, as a string) or ``JSON`` (each element the document itself); each element is one payload for
 the pipeline, and the output tensor ``prediction`` answers in the same datatype. Errors follow the protocol:
-``{"error": "..."}`` with 400 for a bad request, 404 for another model name.
+``{"error": "..."}`` with 400 for a bad request, 404 for another model name, 413 for more elements than
+``server.max_batch_items``. The tensor's ``shape`` is bounded (at most ``MAX_DIMENSIONS`` dimensions, each at most
+the item limit) before it is multiplied, and the request is decoded and validated on a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -26,10 +29,15 @@ if TYPE_CHECKING:
     from .service import Service
 
 
+MAX_DIMENSIONS = 8
+_DIMENSION_CEILING = 2**31  # anything larger is refused while parsing; the item limit is checked next
+
+
 class InferInput(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str
-    shape: list[int] = Field(description="[n]: n payloads")
+    shape: list[Annotated[int, Field(ge=0, le=_DIMENSION_CEILING)]] = Field(
+        max_length=MAX_DIMENSIONS, description="[n]: n payloads")
     datatype: Literal["BYTES", "JSON"]
     data: list[Any] = Field(description="BYTES: JSON documents as strings; JSON: the documents")
     parameters: dict[str, Any] | None = None
@@ -56,7 +64,7 @@ _INFER_DOC: dict[str, Any] = {
         200: {"description": "the `prediction` output tensor"},
         400: {"description": "not a valid inference request or payload", **_V2_ERROR},
         404: {"description": "no model of that name", **_V2_ERROR},
-        413: {"description": "body larger than the configured limit"},
+        413: {"description": "body larger than the configured limit, or more elements than `max_batch_items`"},
         503: {"description": "all workers busy and the queue full", **_V2_ERROR},
         504: {"description": "the prediction did not finish in time", **_V2_ERROR},
     },
@@ -78,10 +86,11 @@ def add_kserve_routes(app: FastAPI, service: Service) -> None:
         return json_response({"name": "nbship", "version": str(service.manifest.get("nbship_version")),
                               "extensions": []})
 
-    @app.get("/v2/health/live", tags=["kserve-v2"])
+    @app.get("/v2/health/live", tags=["kserve-v2"], responses={503: {"description": "every worker stuck"}})
     async def server_live() -> Response:
-        """The server is alive."""
-        return json_response({"live": True})
+        """The server is alive (as ``/healthz``: not every worker stuck on one prediction)."""
+        alive = service.liveness() is None
+        return json_response({"live": alive}, 200 if alive else 503)
 
     @app.get("/v2/health/ready", tags=["kserve-v2"], responses={503: {"description": "not ready"}})
     async def server_ready() -> Response:
@@ -111,7 +120,7 @@ def add_kserve_routes(app: FastAPI, service: Service) -> None:
             return missing
         request_id = request_id_of(request)
         try:
-            tensor, payloads = _payloads(service, await request.body())
+            tensor, payloads = await asyncio.to_thread(_payloads, service, await request.body())
             results = await service.predict_many(payloads, request_id)
         except Refusal as refusal:
             detail = refusal.detail if isinstance(refusal.detail, str) else json.dumps(refusal.detail)
@@ -144,6 +153,12 @@ def _payloads(service: Service, body: bytes) -> tuple[_Tensor, list[Any]]:
         first = e.errors(include_url=False)[0]
         raise Refusal(400, f"not a V2 inference request: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     tensor = next((t for t in request.inputs if t.name == "payload"), request.inputs[0])
+    limit = service.settings.max_batch_items
+    if len(tensor.data) > limit:
+        raise Refusal(413, f"input {tensor.name!r}: more than {limit} elements (server.max_batch_items)")
+    if any(dimension > limit for dimension in tensor.shape):
+        raise Refusal(400, f"input {tensor.name!r}: shape {tensor.shape} has a dimension over {limit} "
+                           "(server.max_batch_items)")
     if math.prod(tensor.shape) != len(tensor.data):
         raise Refusal(400, f"input {tensor.name!r}: shape {tensor.shape} does not match {len(tensor.data)} elements")
     if service.schema is None:

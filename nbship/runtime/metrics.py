@@ -2,7 +2,9 @@
 
 Hand-written rather than ``prometheus_client`` because every update happens on the event-loop thread, so
 plain integers need no locks and a request costs a dict increment and a bisect; the service then has no
-dependency beyond FastAPI and uvicorn. Every series carries ``model`` and ``version`` labels.
+dependency beyond FastAPI and uvicorn. Every series carries ``model`` and ``version`` labels, and every other
+label value comes from a closed set (``METHODS`` plus ``other``; the app's route templates or ``unmatched``;
+the statuses the service answers), so a client cannot create series at will.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -52,7 +55,7 @@ class Metrics:
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+        key = (method if method in METHODS else "other", route, status)
         self.requests[key] = self.requests.get(key, 0) + 1
         histogram = self.latency.get(route)
         if histogram is None:

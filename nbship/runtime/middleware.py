@@ -1,14 +1,22 @@
-"""The per-request envelope, as one pure ASGI middleware: request id, version header, body limit, metrics, log.
+"""The per-request envelope, as one pure ASGI middleware: request id, version header, body limits, metrics, log.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) because it runs on every request: it wraps ``send`` to add headers and
 read the status, and buffers request bodies itself so that a body over ``max_body_bytes`` is refused with 413
 before anything parses it — by ``Content-Length`` when declared, by counting the bytes when streamed.
+
+Bodies are bounded in time and number too: a body not received within ``body_timeout_seconds`` answers 408
+(a client trickling bytes cannot hold its slot), and at most ``max_connections`` requests with a body are in
+the service at once (reading, queued or predicting); one more answers 503 before its body is read. Buffered
+bodies therefore stay below ``max_body_bytes × max_connections``. Requests without a body (probes, metrics)
+are not counted, so a flood of uploads never makes the pod look dead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -44,7 +52,8 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> tuple[str, bytes]:
 class ServiceMiddleware:
     def __init__(
         self, app: ASGIApp, *, metrics: Metrics, version: str, max_body_bytes: int,
-        route_of: Callable[[Scope], str], payload_log: PayloadLog | None = None,
+        route_of: Callable[[Scope], str], max_connections: int, body_timeout_seconds: float,
+        payload_log: PayloadLog | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -53,6 +62,9 @@ class ServiceMiddleware:
         self.max_body_bytes = max_body_bytes
         self.payload_log = payload_log
         self.route_of = route_of
+        self.max_connections = max_connections
+        self.body_timeout = body_timeout_seconds
+        self.open_bodies = 0  # requests with a body in the service now; touched only on the event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,16 +91,27 @@ class ServiceMiddleware:
         metrics = self.metrics
         metrics.in_flight += 1
         body = b""
+        counted = scope["method"] in BODY_METHODS
+        if counted:
+            self.open_bodies += 1
         try:
-            if scope["method"] in BODY_METHODS:
-                buffered = await self._read_body(scope, receive)
-                if buffered is None:
-                    await _answer(send_with_headers, 413, {
-                        "detail": f"request body larger than {self.max_body_bytes} bytes",
-                        "request_id": request_id,
-                    }, close=True)
+            if counted:
+                refusal = None
+                if self.open_bodies > self.max_connections:
+                    refusal = 503, f"more than {self.max_connections} requests with a body at once; retry shortly"
+                else:
+                    try:
+                        buffered = await _within(self.body_timeout, self._read_body(scope, receive))
+                    except asyncio.TimeoutError:
+                        buffered = b""
+                        refusal = 408, f"request body not received within {self.body_timeout:g} s"
+                    if buffered is None:
+                        refusal = 413, f"request body larger than {self.max_body_bytes} bytes"
+                if refusal is not None:
+                    await _answer(send_with_headers, refusal[0], {"detail": refusal[1], "request_id": request_id},
+                                  close=True, retry_after=refusal[0] == 503)
                     return
-                body = buffered
+                body = buffered or b""
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -99,6 +122,8 @@ class ServiceMiddleware:
                 raise
         finally:
             metrics.in_flight -= 1
+            if counted:
+                self.open_bodies -= 1
             seconds = time.perf_counter() - started
             route = self.route_of(scope)
             metrics.observe(scope["method"], route, status, seconds)
@@ -156,10 +181,22 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _answer(send: Send, status: int, document: dict[str, Any], *, close: bool = False) -> None:
+async def _within(seconds: float, reading: Awaitable[bytes | None]) -> bytes | None:
+    """``reading``, or ``asyncio.TimeoutError`` after ``seconds`` (without a new task where Python allows)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await reading
+    return await asyncio.wait_for(reading, seconds)
+
+
+async def _answer(
+    send: Send, status: int, document: dict[str, Any], *, close: bool = False, retry_after: bool = False
+) -> None:
     content = json.dumps(document).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
     if close:
         headers.append((b"connection", b"close"))  # the unread rest of the body cannot be reused as a request
+    if retry_after:
+        headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
 _REF = {"$ref": f"#/components/schemas/{COMPONENT}"}
 _ERROR = {"$ref": "#/components/schemas/ServiceError"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"description": "body larger than the configured limit", "content": {"application/json": {"schema": _ERROR}}},
+    408: {"description": "the body was not received within the configured time",
+          "content": {"application/json": {"schema": _ERROR}}},
+    413: {"description": "body larger than the configured limit (for a batch: more items than the limit)",
+          "content": {"application/json": {"schema": _ERROR}}},
     422: {"description": "malformed JSON or a payload the schema refuses: `detail` lists field paths and reasons",
           "content": {"application/json": {"schema": _ERROR}}},
     500: {"description": "the notebook code raised; the log has the traceback and notebook cell",
           "content": {"application/json": {"schema": _ERROR}}},
-    503: {"description": "all workers busy and the queue full (see `Retry-After`)",
+    503: {"description": "all workers busy and the queue full, or too many uploads at once (see `Retry-After`)",
           "content": {"application/json": {"schema": _ERROR}}},
     504: {"description": "the prediction did not finish within the configured timeout",
           "content": {"application/json": {"schema": _ERROR}}},

@@ -4,12 +4,18 @@ A model is *declared* when the first parameter of ``preprocess`` (or of ``predic
 preprocess stage) is annotated with a ``BaseModel`` subclass; the pipeline then receives the model instance.
 Otherwise the schema is inferred from ``example.request``: field names and JSON types (number, string,
 boolean, array, object, null), strict, no extra fields; the pipeline receives a plain dict, as in the notebook.
+
+Whatever the schema, ``NaN`` and ``Infinity`` are refused with the field's path (Python's and pydantic's JSON
+parsers accept them, and a model fed NaN fails or answers NaN); so are numbers too large for a float in an
+inferred schema (a declared model decides with its own ``allow_inf_nan``). An error list
+holds at most ``MAX_ERRORS`` entries, so a bad payload cannot make an answer much larger than itself.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,12 +36,15 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 COMPONENT = "PredictRequest"
+MAX_ERRORS = 10
 
 
 def _number(value: Any) -> Any:
     # JSON has one number type: accept both, keep ints ints and floats floats, refuse booleans.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PydanticCustomError("number_type", "Input should be a number")
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999: the parser makes it infinite
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
     return value
 
 
@@ -62,6 +71,9 @@ class RequestSchema:
         Raises:
             PayloadError: malformed JSON or a schema violation, with the field path and reason.
         """
+        nonfinite = nonfinite_errors(body)
+        if nonfinite:
+            raise PayloadError(nonfinite)
         try:
             value = self.model.model_validate_json(body)
         except ValidationError as e:
@@ -73,10 +85,22 @@ class RequestSchema:
     def parse_value(self, value: Any) -> Any:
         """As ``parse`` for an already-decoded item (a batch element), with JSON-mode validation semantics.
 
+        An inferred model's fields are JSON types in strict mode, where Python and JSON validation agree, so the
+        item is validated as it is; a declared model sees it re-encoded, as it would see a request body. NaN in
+        the item is the caller's to find (``nonfinite_errors_in``): walking every item would cost more than
+        validating it.
+
         Raises:
             PayloadError: as ``parse``.
         """
-        return self.parse(json.dumps(value))
+        try:
+            if self.declared:
+                return self.parse(json.dumps(value))
+            return self.model.model_validate(value).model_dump(by_alias=True)
+        except ValidationError as e:
+            raise PayloadError(describe(e)) from None
+        except RecursionError:
+            raise PayloadError([_TOO_DEEP]) from None
 
     def openapi_components(self) -> dict[str, Any]:
         """The request schema and its nested definitions, keyed for ``#/components/schemas``."""
@@ -86,12 +110,75 @@ class RequestSchema:
         return components
 
 
+_TOO_DEEP = {"loc": ["body"], "msg": "JSON nested too deeply", "type": "json_too_deep"}
+
+
 def describe(error: ValidationError) -> list[dict[str, Any]]:
     """Pydantic errors as ``{"loc": ["body", …], "msg", "type"}``, the shape FastAPI clients already parse."""
-    return [
+    return capped([
         {"loc": ["body", *item["loc"]], "msg": item["msg"], "type": item["type"]}
         for item in error.errors(include_url=False, include_input=False)
-    ]
+    ])
+
+
+def capped(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first ``MAX_ERRORS`` errors, then one entry saying how many were left out."""
+    if len(errors) <= MAX_ERRORS:
+        return errors
+    more = len(errors) - MAX_ERRORS
+    return [*errors[:MAX_ERRORS], {"loc": ["body"], "msg": f"and {more} more error(s)", "type": "too_many_errors"}]
+
+
+class _NonFinite(str):
+    """A number token that is not a finite float (``NaN``, ``-Infinity``, ``1e999``), kept as its text."""
+
+
+def _float_or_mark(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def nonfinite_errors(body: bytes | str) -> list[dict[str, Any]]:
+    """A ``finite_number`` error for each non-finite number in a JSON document, with its path (capped).
+
+    Not JSON (or nested beyond the recursion limit): none here; the schema's validation reports it.
+    """
+    # A substring search (tens of ms for 10 MB) decides whether the body is decoded a second time.
+    tokens = ("NaN", "Infinity") if isinstance(body, str) else (b"NaN", b"Infinity")
+    if not any(token in body for token in tokens):  # type: ignore[operator]
+        return []
+    try:
+        document = json.loads(body, parse_constant=_NonFinite, parse_float=_float_or_mark)
+    except (ValueError, RecursionError):
+        return []
+    return nonfinite_errors_in(document)
+
+
+def nonfinite_errors_in(document: Any) -> list[dict[str, Any]]:
+    """``finite_number`` errors for the NaN and infinities of a decoded document (capped)."""
+    return capped([
+        {"loc": ["body", *path], "msg": f"Input should be a finite number (got {text})", "type": "finite_number"}
+        for path, text in _nonfinite_paths(document)
+    ])
+
+
+def _nonfinite_paths(document: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Where a decoded document holds NaN or an infinity, in document order, with its JSON text."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), document)]
+    while stack:  # iterative: the document may be as deep as the parser allowed
+        path, value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                found.append((path, "NaN" if value != value else ("-Infinity" if value < 0 else "Infinity")))
+        elif isinstance(value, _NonFinite):
+            found.append((path, str(value)))
+        elif isinstance(value, dict):
+            stack.extend(((*path, k), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(value))))
+    return found
+
 
 
 def declared_model(stages: list[Callable[..., Any]]) -> type[BaseModel] | None:

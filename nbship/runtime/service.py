@@ -22,6 +22,10 @@ from .schema import PayloadError, RequestSchema, build_schema, declared_model
 from .signals import PredictionSignals
 
 log = logging.getLogger(SERVICE)
+# Liveness fails once every worker has been on its current prediction this many times the deadline: the
+# requests have long been answered 504, nothing frees a worker but a restart, and readiness alone would
+# leave the pod answering 503 for ever.
+STALLED_FACTOR = 3
 
 
 class Refusal(Exception):
@@ -40,6 +44,9 @@ class ServiceSettings:
     queue_size: int = 16
     predict_timeout_seconds: float = 30.0
     max_body_bytes: int = 10 * 1024 * 1024
+    max_batch_items: int = 256
+    max_connections: int = 32
+    body_timeout_seconds: float = 10.0
     log_payloads: bool = False
     shutdown_grace_seconds: float = 30.0
     payload_sample_rate: float = 1.0
@@ -128,6 +135,16 @@ class Service:
             extra={"fields": {"event": "ready", "load_seconds": pipeline.load_seconds, "warmup_seconds": warmup}},
         )
 
+    def liveness(self) -> str | None:
+        """None while alive; else why not: every worker stuck past ``STALLED_FACTOR`` × the deadline."""
+        stalled = self.pool.stalled_seconds()
+        limit = self.settings.predict_timeout_seconds * STALLED_FACTOR
+        if stalled <= limit:
+            return None
+        reason = f"every worker has been on its current prediction for {stalled:.1f} s (limit {limit:g} s)"
+        log.error(f"not alive: {reason}", extra={"fields": {"event": "stalled", "stalled_seconds": stalled}})
+        return reason
+
     def parse(self, body: bytes) -> Any:
         """Raises: Refusal: 503 before start-up, 422 for a payload the schema refuses."""
         if self.schema is None:
@@ -153,7 +170,7 @@ class Service:
             return content
 
         try:
-            return await self._run(run, payload, 1, request_id)  # type: ignore[no-any-return]
+            return await self._run(run, payload, request_id)  # type: ignore[no-any-return]
         except Refusal:
             raise
         except Exception as e:
@@ -163,15 +180,21 @@ class Service:
     async def predict_many(self, payloads: list[Any], request_id: str) -> list[Any]:
         """Per payload, the jsonable result or the exception it raised (one worker runs them in order).
 
+        The whole batch has one deadline, the one of a single prediction; past it the request answers 504 and
+        the worker starts no further item.
+
         Raises:
-            Refusal: 503 when overloaded, 504 past ``len(payloads)`` × the deadline.
+            Refusal: 503 when overloaded, 504 past the deadline.
         """
         assert self.pipeline is not None and self.signals is not None
         pipeline, signals = self.pipeline, self.signals
+        deadline = time.monotonic() + self.settings.predict_timeout_seconds
 
         def run(values: list[Any]) -> list[Any]:
             results: list[Any] = []
             for value in values:
+                if time.monotonic() > deadline:
+                    break  # the request has answered 504 already; free the worker
                 try:
                     result = to_jsonable(pipeline(value))
                     json.dumps(result, allow_nan=False)
@@ -181,14 +204,14 @@ class Service:
                     results.append(e)
             return results
 
-        results: list[Any] = await self._run(run, payloads, max(len(payloads), 1), request_id)
+        results: list[Any] = await self._run(run, payloads, request_id)
         for result in results:
             if isinstance(result, Exception):
                 self.report_failure(result, request_id)
         return results
 
-    async def _run(self, function: Any, argument: Any, predictions: int, request_id: str) -> Any:
-        timeout = self.settings.predict_timeout_seconds * predictions
+    async def _run(self, function: Any, argument: Any, request_id: str) -> Any:
+        timeout = self.settings.predict_timeout_seconds
         try:
             return await self.pool.run(function, argument, timeout)
         except Overloaded:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -33,10 +34,14 @@ from nbship.render.dockerfile import PIP_CA_BUNDLE
 EXAMPLE = {"request": {"x": [1.0, 2.0]}, "response": {"label": "ok", "y": [1.5, 2.0]}, "cell": 9}
 
 
+LOCK_TEXT = "fastapi==0.1 \\\n    --hash=sha256:00\n"
+LOCK_SHA256 = hashlib.sha256(LOCK_TEXT.encode()).hexdigest()
+
+
 def write_context(root: Path, *, postprocess: str = "def postprocess(p):\n    return p\n") -> Path:
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "postprocessing.py").write_text(postprocess)
-    (root / "requirements.lock").write_text("fastapi==0.1 \\\n    --hash=sha256:00\n")
+    (root / "requirements.lock").write_text(LOCK_TEXT)
     manifest = {"name": "churn", "version": "1.0", "service": {"port": 8080}, "example": EXAMPLE}
     (root / "nbship.json").write_text(json.dumps(manifest))
     (root / "Dockerfile").write_text("FROM python:3.11-slim\n")
@@ -46,8 +51,11 @@ def write_context(root: Path, *, postprocess: str = "def postprocess(p):\n    re
 class FakeService:
     """A real HTTP server on 127.0.0.1 standing in for the container's service."""
 
-    def __init__(self, answer: Any, *, ready_after: int = 0, status: int = 200) -> None:
+    def __init__(
+        self, answer: Any, *, ready_after: int = 0, status: int = 200, version: dict[str, Any] | None = None
+    ) -> None:
         self.answer, self.ready_after, self.status, self.readyz_calls = answer, ready_after, status, 0
+        self.version = version or {"name": "churn", "version": "1.0", "lock_sha256": LOCK_SHA256}
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,6 +70,9 @@ class FakeService:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
+                if self.path == "/version":
+                    self.reply(200, service.version)
+                    return
                 service.readyz_calls += 1
                 ready = service.readyz_calls > service.ready_after
                 self.reply(200 if ready else 503, {"status": "ready" if ready else "loading"})
@@ -274,6 +285,15 @@ def test_smoke_fails_on_an_error_status(tmp_path: Path, service_factory: Callabl
     service = service_factory({"detail": "boom"}, status=500)
     result = smoke_test(FakeBuilder(container=FakeContainer(service.url)), "img", write_context(tmp_path / "c"))
     assert not result.passed and "POST /predict answered 500" in (result.problem or "")
+
+
+def test_smoke_fails_when_version_does_not_report_the_lock(
+    tmp_path: Path, service_factory: Callable[..., FakeService]
+) -> None:
+    service = service_factory(EXAMPLE["response"], version={"name": "churn", "version": "1.0", "lock_sha256": None})
+    result = smoke_test(FakeBuilder(container=FakeContainer(service.url)), "img", write_context(tmp_path / "c"))
+    assert not result.passed
+    assert result.problem == f"GET /version does not describe this build: lock_sha256 is None, expected {LOCK_SHA256!r}"
 
 
 def test_smoke_fails_when_the_container_exits_before_ready(tmp_path: Path) -> None:
