@@ -166,4 +166,5 @@ def build_notebook(
         repository=options.repository or spec.config.repository or spec.name,
         limits=run_limits(limits.cpu, limits.memory),
     )
-    return build_context(builder, out, resolved, progress, pip=lambda: pip_settings().for_builder())
+    return build_context(builder, out, resolved, progress, pip=lambda: pip_settings().for_builder(),
+                         source_dir=notebook.parent)

@@ -12,8 +12,9 @@ The cache is ``$NBSHIP_CACHE_DIR``, else ``$XDG_CACHE_HOME/nbship``, else ``~/.c
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from nbship.artifacts import RemoteArtifact
 from nbship.errors import EnvironmentMissingError, UserError
@@ -60,6 +61,46 @@ def local_copy(remote: RemoteArtifact, source_dir: Path, cache: Path | None = No
             hint=_credentials_hint(remote.scheme) + f"; or put a copy at {remote.path} beside the notebook",
         ) from None
     return cached
+
+
+def seed_folders(
+    entries: Sequence[Mapping[str, Any]], staging: Path, source_dir: Path | None = None
+) -> dict[str, Path]:
+    """For the smoke test: host folders holding local copies of the ``s3://`` and ``hf://`` artifacts of a
+    manifest, by the path the container sees them at (``/app/<folder>``).
+
+    The smoke test's container gets none of this machine's credentials (a profile or a hub login would not even
+    work there), so these folders are mounted where the init container would have put the files; ``https://``
+    artifacts are still downloaded in the container, as in the pod, and timed.
+
+    Raises:
+        EnvironmentMissingError, UserError: as ``local_copy``.
+    """
+    import shutil
+
+    from nbship.runtime.sources import SCHEME_MODULES
+
+    folders: dict[str, Path] = {}
+    for entry in entries:
+        remote = RemoteArtifact(str(entry["path"]), str(entry["uri"]), str(entry["sha256"]))
+        if remote.scheme not in SCHEME_MODULES:
+            continue
+        local = local_copy(remote, source_dir or staging / "no-source")
+        folder = PurePosixPath(remote.path).parent
+        host = staging.joinpath(*folder.parts)
+        host.mkdir(parents=True, exist_ok=True)
+        for part in (staging, *[staging.joinpath(*folder.parts[:i + 1]) for i in range(len(folder.parts))]):
+            part.chmod(0o777)  # the container's user (10001) reads these, and writes an https:// file beside
+        target = host / PurePosixPath(remote.path).name
+        try:
+            if not local.stat().st_mode & 0o004:  # a link shares the mode: the container's user could not read it
+                raise PermissionError(local)
+            os.link(local, target)
+        except OSError:  # another filesystem, or not readable by others
+            shutil.copyfile(local, target)
+            target.chmod(0o644)
+        folders[f"/app/{folder.as_posix()}"] = host
+    return folders
 
 
 def _credentials_hint(scheme: str) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from nbship.image.builder import (
     push_image,
 )
 from nbship.image.smoke import SmokeResult, smoke_test
+from nbship.weights import seed_folders
 
 if TYPE_CHECKING:
     from nbship.deps.pipconf import BuilderPipSettings
@@ -125,8 +127,12 @@ def build_context(
     progress: BuildProgress = BuildProgress(),
     *,
     pip: Callable[[], BuilderPipSettings] | None = None,
+    source_dir: Path | None = None,
 ) -> BuildRecord:
     """Build, smoke-test and optionally push the rendered build context at ``context``.
+
+    The smoke test gets the ``s3://`` and ``hf://`` weights from this machine (beside the notebook in
+    ``source_dir``, else the user cache, downloaded with the user's own credentials), never credentials.
 
     ``pip`` reads the host's pip settings for the builder stage (index URLs as build arguments, the CA
     bundle); it is called only when the image must be built.
@@ -169,7 +175,10 @@ def build_context(
     smoke: SmokeResult | None = None
     if options.smoke:
         progress.stage(f"smoke test of {built.tags[0]}")
-        smoke = smoke_test(builder, built.image_id, context, limits=options.limits, ready_timeout=options.ready_timeout)
+        with tempfile.TemporaryDirectory(prefix="nbship-weights-") as staging:
+            seeded = seed_folders(manifest.get("remote_artifacts", []), Path(staging), source_dir)
+            smoke = smoke_test(builder, built.image_id, context, limits=options.limits,
+                               ready_timeout=options.ready_timeout, seeded=seeded)
         durations["smoke"] = smoke.seconds
         if not smoke.passed:
             details = "".join(f"\n  {d}" for d in smoke.differences[:20])

@@ -112,9 +112,11 @@ class ImageBuilder(Protocol):
     def tag(self, image: str, ref: str) -> None: ...
 
     def run(
-        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = ()
+        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = (),
+        seeded: Mapping[str, Path] | None = None,
     ) -> ContainerHandle:
-        """Start ``image`` as the pod runs it: read-only root, ``/tmp`` and ``writable`` as empty writable mounts."""
+        """Start ``image`` as the pod runs it: read-only root, ``/tmp`` and ``writable`` as empty writable mounts,
+        except the ``seeded`` ones: these host folders are mounted there instead (downloaded weights)."""
         ...
 
     def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str: ...

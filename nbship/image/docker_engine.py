@@ -195,16 +195,20 @@ class DockerBuilder:
         self.client.api.tag(image, repository, tag)
 
     def run(
-        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = ()
+        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = (),
+        seeded: Mapping[str, Path] | None = None,
     ) -> DockerContainer:
         import docker.errors
 
-        # as the pod runs it: read-only root filesystem, /tmp an empty writable mount
+        # as the pod runs it: read-only root filesystem, /tmp an empty writable mount; a seeded folder holds the
+        # weights the init container would have downloaded
+        seeded = seeded or {}
         options: dict[str, Any] = {
             "detach": True,
             "read_only": True,
             "tmpfs": {"/tmp": "rw,mode=1777,size=512m"}
-            | {path: f"rw,uid={USER_ID},gid={USER_ID},mode=0755" for path in writable},
+            | {path: f"rw,uid={USER_ID},gid={USER_ID},mode=0755" for path in writable if path not in seeded},
+            "volumes": {str(host): {"bind": path, "mode": "rw"} for path, host in seeded.items()},
             "ports": {f"{port}/tcp": ("127.0.0.1", None)},
             "environment": dict(environment),
         }

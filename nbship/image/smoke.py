@@ -64,8 +64,12 @@ def smoke_test(
     environment: Mapping[str, str] | None = None,
     ready_timeout: float = 120.0,
     grace_seconds: int = 10,
+    seeded: Mapping[str, Path] | None = None,
 ) -> SmokeResult:
     """Run ``image``, wait for ``/readyz``, post the manifest's example and compare as ``nbship check`` does.
+
+    ``seeded`` maps download folders in the container to host folders holding the weights already
+    (``nbship.weights.seed_folders``).
 
     The container is stopped and removed whatever happens; the image is kept.
     """
@@ -75,7 +79,8 @@ def smoke_test(
     port = int(manifest["service"]["port"])
     started = time.perf_counter()
     writable = [f"/app/{d}" for d in manifest.get("writable_dirs", [])]
-    container = builder.run(image, port=port, limits=limits, environment=environment or {}, writable=writable)
+    container = builder.run(image, port=port, limits=limits, environment=environment or {}, writable=writable,
+                            seeded=seeded or {})
     try:
         ready = _wait_ready(container, ready_timeout)
         if isinstance(ready, str):

@@ -120,6 +120,8 @@ class FakeBuilder:
     builds: list[dict[str, Any]] = field(default_factory=list)
     container: FakeContainer | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[dict[str, dict[str, bytes]]] = field(default_factory=list)  # what seeded folders held
+    environments: list[dict[str, str]] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
 
     def image_id(self, ref: str) -> str | None:
@@ -148,10 +150,13 @@ class FakeBuilder:
         self.images[ref] = image
 
     def run(
-        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = ()
+        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = (),
+        seeded: Mapping[str, Path] | None = None,
     ) -> FakeContainer:
         assert self.container is not None
         self.runs.append({"image": image, "port": port, "limits": limits})
+        self.seeds.append({k: {p.name: p.read_bytes() for p in v.iterdir()} for k, v in (seeded or {}).items()})
+        self.environments.append(dict(environment))
         return self.container
 
     def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str:
@@ -506,3 +511,30 @@ def test_cli_without_an_engine_exits_3_with_the_serve_hint(
     assert code == 3 and out == ""
     assert "error: no Docker engine reachable" in err and "nbship serve" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_smoke_test_gets_s3_and_hf_weights_from_this_machine_never_its_credentials(
+    tmp_path: Path, service_factory: Callable[..., FakeService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from nbship.image.build import BuildOptions, build_context
+
+    root = write_context(tmp_path / "ctx")
+    manifest = json.loads((root / "nbship.json").read_text())
+    weights, other = b"w" * 1000, b"o" * 10
+    entries = [
+        {"path": "weights/enc.bin", "uri": "s3://models/enc.bin", "sha256": hashlib.sha256(weights).hexdigest()},
+        {"path": "weights/vocab.txt", "uri": "https://x/vocab.txt", "sha256": hashlib.sha256(other).hexdigest()},
+    ]
+    (root / "nbship.json").write_text(json.dumps({**manifest, "remote_artifacts": entries}))
+    notebook_dir = tmp_path / "project"
+    (notebook_dir / "weights").mkdir(parents=True)
+    (notebook_dir / "weights" / "enc.bin").write_bytes(weights)  # the local copy beside the notebook
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "never-in-a-container")
+    builder = FakeBuilder(container=FakeContainer(service_factory(EXAMPLE["response"]).url))
+    build_context(builder, root, BuildOptions(repository="reg/churn"),
+                  pip=lambda: BuilderPipSettings(None, (), (), None, ()), source_dir=notebook_dir)
+    # the s3:// file is mounted where the init container would put it; the https:// one downloads in the container
+    assert builder.seeds == [{"/app/weights": {"enc.bin": weights}}]
+    assert builder.environments == [{}]
