@@ -16,54 +16,10 @@ import pytest
 
 from nbship.check import inspect_notebook
 from nbship.pickles import main_references
+from tests.fixtures.pickled_notebook import EXAMPLE, notebook, save_pickle_from_main
 from tests.notebooks import code, write_notebook
 
 Run = Callable[..., tuple[int, str, str]]
-
-DEFINITIONS = """\
-import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-
-def double(X):
-    return np.asarray(X, dtype=float) * 2
-
-class AddOne(BaseEstimator, TransformerMixin):
-    def fit(self, X, y=None):
-        self.width_ = len(X[0])
-        return self
-
-    def transform(self, X):
-        return np.asarray(X, dtype=float) + 1
-"""
-TRAIN = """\
-import joblib
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
-pipeline = make_pipeline(FunctionTransformer(double), AddOne()).fit([[0.0], [1.0]])
-joblib.dump(pipeline, "model.joblib")
-"""
-LOAD = "import joblib\ntable = {'bias': 10.0}\nmodel = joblib.load('model.joblib')"
-HELPER = "def shift(value):\n    return value + table['bias']"
-PREDICT = "def predict(inputs):\n    return {'y': shift(float(model.transform([[inputs['x']]])[0][0]))}"
-EXAMPLE = "example = {'x': 1.5}\npredict(example)"
-
-
-def save_pickle_from_main(folder: Path) -> None:
-    """Pickle the pipeline from a process whose ``__main__`` defines ``double`` and ``AddOne``, as a kernel does."""
-    subprocess.run([sys.executable, "-c", DEFINITIONS + TRAIN], cwd=folder, check=True, capture_output=True)
-
-
-def notebook(folder: Path, *, setup_tagged: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_pickle_from_main(folder)
-    return write_notebook(
-        folder / "nb.ipynb",
-        code(DEFINITIONS + "\n" + HELPER, "setup" if setup_tagged else None),
-        code(TRAIN),  # training stays untagged
-        code(LOAD, "load"),
-        code(PREDICT, "predict"),
-        code(EXAMPLE, "example", result={"y": 14.0}),  # 1.5 * 2 + 1 + 10
-    )
 
 
 def test_the_pickle_names_the_notebook_functions_and_classes_it_needs(tmp_path: Path) -> None:
@@ -108,3 +64,41 @@ def test_the_service_answers_for_a_function_transformer_and_custom_class_pickle(
         assert response.json() == {"y": 15.0}
     finally:
         assert running.terminate() == 0
+
+
+TORCH_NET = """\
+import torch
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 1)
+
+    def forward(self, x):
+        return self.linear(x) * 2
+"""
+TORCH_SAVE = """\
+torch.manual_seed(0)
+net = Net()
+with torch.no_grad():
+    net.linear.weight.fill_(3.0)
+    net.linear.bias.fill_(1.0)
+torch.save(net, "net.pt")
+"""
+
+
+@pytest.mark.slow
+def test_a_torch_model_saved_whole_loads_with_the_exported_class(tmp_path: Path, run_cli: Run) -> None:
+    pytest.importorskip("torch")
+    subprocess.run([sys.executable, "-c", TORCH_NET + TORCH_SAVE], cwd=tmp_path, check=True, capture_output=True)
+    assert main_references(tmp_path / "net.pt") == {"Net"}
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        code(TORCH_NET, "setup"),
+        code("model = torch.load('net.pt', weights_only=False)\nmodel.eval()", "load"),
+        code("def predict(inputs):\n    with torch.no_grad():\n"
+             "        return {'y': float(model(torch.tensor([[inputs['x']]]))[0][0])}", "predict"),
+        code(EXAMPLE, "example", result={"y": 11.0}),  # (3 * 1.5 + 1) * 2
+    )
+    code_, _, err = run_cli("check", path)
+    assert code_ == 0, err
