@@ -10,6 +10,7 @@ copied into the build context).
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,7 +27,8 @@ ARTIFACT_SUFFIXES = frozenset(
     ".safetensors .txt .model .ckpt .tflite .pb .yaml .yml .msgpack .ubj .cbm .lgb .xgb .vocab .spm .gz .zip "
     ".tar .index".split()
 )
-_SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints", ".git"})
+_SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints"})
+_NOT_SHIPPED_SUFFIXES = (".ipynb", ".pyc", ".pyo", ".pyd")  # .dockerignore drops bytecode: it never ships
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ArtifactRef:
     cell: int | None  # None when it comes from nbship.yaml
     is_dir: bool = False
     line: int | None = None
+    files: tuple[str, ...] = ()  # of a folder: what ships, POSIX, relative to it; the sha256 covers exactly these
 
 
 @dataclass(frozen=True)
@@ -51,25 +54,67 @@ class RemoteArtifact:
         return scheme_of(self.uri)
 
 
-def tree_files(root: Path) -> list[Path]:
-    """The files under ``root`` that ship, in a stable order."""
-    return sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part in _SKIPPED for part in p.relative_to(root).parts)
-        and p.suffix != ".ipynb"
-    )
+@dataclass(frozen=True)
+class _FolderScan:
+    shipped: tuple[str, ...]  # POSIX paths relative to the folder, in hash order
+    dotfiles: tuple[str, ...]  # left out of the image
+    escaping: tuple[str, ...]  # symlinks that leave the notebook's folder, or point nowhere
 
 
-def describe_artifact(base: Path, relative: str, cell: int | None, line: int | None = None) -> ArtifactRef:
-    """The artifact at ``base / relative``, file or folder, with its size and sha256."""
+def _scan_folder(base: Path, folder: Path) -> _FolderScan:
+    """What of ``folder`` ships: its files, following symlinks that stay inside ``base`` (the notebook's folder).
+
+    Dotfiles and dot-folders (``.env``, ``.git/``) are left out, as are caches and compiled bytecode, which the
+    build context ignores anyway. A symlink whose target leaves ``base`` or does not exist is reported instead of
+    followed: copying through it would put files from elsewhere (``keys -> ~/.ssh``) into the image.
+    """
+    shipped: list[str] = []
+    dotfiles: list[str] = []
+    escaping: list[str] = []
+    walked: set[Path] = set()
+
+    def visit(directory: Path, prefix: str) -> None:
+        real = directory.resolve()
+        if real in walked:  # a link back to a folder already walked
+            return
+        walked.add(real)
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            relative = prefix + entry.name
+            if entry.name in _SKIPPED or entry.name.endswith(_NOT_SHIPPED_SUFFIXES):
+                continue
+            if entry.name.startswith("."):
+                dotfiles.append(relative + ("/" if entry.is_dir() else ""))
+                continue
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if not target.is_relative_to(base) or not target.exists():
+                    escaping.append(relative)
+                    continue
+            if entry.is_dir():
+                visit(Path(entry.path), relative + "/")
+            elif entry.is_file():
+                shipped.append(relative)
+
+    visit(folder, "")
+    # the order of the hash as before: by path components
+    return _FolderScan(tuple(sorted(shipped, key=lambda r: r.split("/"))), tuple(dotfiles), tuple(escaping))
+
+
+def describe_artifact(base: Path, relative: str, cell: int | None, line: int | None = None,
+                      scan: _FolderScan | None = None) -> ArtifactRef:
+    """The artifact at ``base / relative``, file or folder, with its size and sha256.
+
+    A folder's hash covers exactly the files that ship (``files``), each by path and content.
+    """
     target = base / relative
     if target.is_dir():
+        scan = scan or _scan_folder(base, target)
         digest = hashlib.sha256()
         size = 0
-        for f in tree_files(target):
-            digest.update(f"{f.relative_to(target).as_posix()}\0{file_sha256(f)}\n".encode())
-            size += f.stat().st_size
-        return ArtifactRef(relative, size, digest.hexdigest(), cell, is_dir=True, line=line)
+        for name in scan.shipped:
+            digest.update(f"{name}\0{file_sha256(target / name)}\n".encode())
+            size += (target / name).stat().st_size
+        return ArtifactRef(relative, size, digest.hexdigest(), cell, is_dir=True, line=line, files=scan.shipped)
     return ArtifactRef(relative, target.stat().st_size, file_sha256(target), cell, line=line)
 
 
@@ -84,6 +129,18 @@ def find_artifacts(
     def problem(message: str, cell: int | None, line: int | None, hint: str | None = None) -> None:
         where = Location(notebook.name, cell, line) if cell is not None else Location("nbship.yaml")
         findings.append(Finding("error", "artifact", message, where, hint))
+
+    def add(relative: str, cell: int | None, line: int | None) -> None:
+        if relative in found:
+            return
+        where = Location(notebook.name, cell, line) if cell is not None else Location("nbship.yaml")
+        scan = _scan_folder(base, base / relative) if (base / relative).is_dir() else None
+        if scan is not None and (scan.escaping or scan.dotfiles or not scan.shipped):
+            problems = _folder_findings(relative, scan, where)
+            findings.extend(problems)
+            if any(f.severity == "error" for f in problems) or not scan.shipped:
+                return
+        found[relative] = describe_artifact(base, relative, cell, line, scan)
 
     remote = [
         RemoteArtifact(a.path, a.uri, a.sha256, a.credentials.secret if a.credentials else None)
@@ -120,7 +177,7 @@ def find_artifacts(
             continue
         if target == base or (use.base_only and target.is_dir()):
             continue
-        found.setdefault(relative, describe_artifact(base, relative, use.cell, use.line))
+        add(relative, use.cell, use.line)
     for artifact in declared:
         if artifact.uri:
             local = base / artifact.path
@@ -132,7 +189,11 @@ def find_artifacts(
             problem(f"artifacts: {artifact.path} does not exist beside the notebook", None, None)
             continue
         relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
-        found.setdefault(relative, describe_artifact(base, relative, None))
+        if not (base / relative).resolve().is_relative_to(base):
+            problem(f"artifacts: {artifact.path} is a symlink that leaves the notebook's folder", None, None,
+                    "Copy the file under the notebook's folder, or declare it as a remote artifact.")
+            continue
+        add(relative, None, None)
     remote_dirs = {PurePosixPath(r.path).parent for r in remote}
     for shipped in found.values():
         if any(PurePosixPath(shipped.path).is_relative_to(d) for d in remote_dirs if d != PurePosixPath(".")):
@@ -149,6 +210,24 @@ def download_requirements(declared: list[Artifact]) -> tuple[str, ...]:
     """The client libraries the image needs for the declared remote artifacts: boto3 only with s3://, and so on."""
     schemes = sorted({scheme_of(a.uri) for a in declared if a.uri})
     return tuple(r for s in schemes for r in SCHEME_REQUIREMENTS.get(s, ()))
+
+
+def _folder_findings(relative: str, scan: _FolderScan, where: Location) -> list[Finding]:
+    found = []
+    for link in scan.escaping:
+        found.append(Finding(
+            "error", "artifact-symlink", f"{relative}/{link} is a symlink that leaves the notebook's folder (or points "
+            "nowhere); it would copy files from elsewhere into the image", where,
+            "Remove the link, or replace it with a copy of the files the service needs."))
+    if scan.dotfiles:
+        shown = ", ".join(f"{relative}/{d}" for d in scan.dotfiles[:5]) + (" …" if len(scan.dotfiles) > 5 else "")
+        found.append(Finding("warning", "artifact-dotfile", f"left out of the image: {shown} (dotfiles in artifact "
+                             "folders are not shipped)", where,
+                             "Rename a file the service needs so it does not start with a dot."))
+    if not scan.shipped and not scan.escaping:
+        found.append(Finding("warning", "artifact-empty", f"{relative}/ holds no file to ship; it is not copied",
+                             where))
+    return found
 
 
 def pickled_modules(path: Path) -> set[str]:

@@ -37,6 +37,14 @@ def apply_observation(
         if path in remote or any(path == s or path.is_relative_to(s) for s in shipped):
             continue
         cell, line = _cell_line(where)
+        if not (spec.source_dir / relative).resolve().is_relative_to(spec.source_dir.resolve()) \
+                or any(part.startswith(".") for part in path.parts):
+            findings.append(Finding(
+                "warning", "artifact-not-shipped",
+                f"'{relative}' is read by the exported code but is a dotfile or a link out of the notebook's "
+                "folder: it is not shipped", Location(notebook.name, cell, line),
+                "Secrets belong under `secrets:` in nbship.yaml; other files under the notebook's folder."))
+            continue
         added.append(describe_artifact(spec.source_dir, relative, cell, line))
         findings.append(Finding(
             "warning", "artifact-observed",

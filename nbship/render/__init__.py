@@ -87,7 +87,11 @@ def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Co
     files["main.py"] = environment().get_template("app/main.py.jinja").render(spec=spec)
     files[RUNTIME_PACKAGE] = Path(__file__).resolve().parent.parent / "runtime"
     for artifact in spec.artifacts:
-        files[artifact.path] = spec.source_dir / artifact.path
+        if artifact.is_dir:  # file by file: exactly what the artifact's sha256 covers, no dotfile, no outside link
+            for name in artifact.files:
+                files[f"{artifact.path}/{name}"] = spec.source_dir / artifact.path / name
+        else:
+            files[artifact.path] = spec.source_dir / artifact.path
     if lock_text is not None:
         files["requirements.lock"] = lock_text
         files.update(render_dockerfile(dockerfile_context(spec, lock_text)))
