@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbship.errors import Finding
@@ -74,7 +74,8 @@ class Analysis:
     env_reads: tuple[EnvRead, ...]
     example: Example | None
     findings: tuple[Finding, ...]
-    defined: frozenset[str] = frozenset()  # every name an exported cell binds at module level
+    # every name an exported cell binds at module level → its first definition
+    defined: Mapping[str, Definition] = field(default_factory=dict)
 
 
 def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
@@ -93,7 +94,7 @@ def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
         env_reads=tuple(r for c in cells for r in _env_reads(c)),
         example=_example(notebook, out),
         findings=tuple(out.findings),
-        defined=frozenset(definitions),
+        defined={name: defs[0] for name, defs in definitions.items()},
     )
 
 

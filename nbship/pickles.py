@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import pickletools
 import zipfile
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from nbship.errors import Finding, Location
 
 if TYPE_CHECKING:
     from nbship.artifacts import ArtifactRef
+    from nbship.names import Definition
     from nbship.notebook import Notebook
 
 PICKLE_SUFFIXES = frozenset({".joblib", ".pkl", ".pickle"})
@@ -147,15 +148,14 @@ def _next_frame(data: bytes, after: int) -> int:
 
 
 def notebook_reference_findings(
-    notebook: Notebook, base: Path, artifacts: Sequence[ArtifactRef], exported: Collection[str]
+    notebook: Notebook, base: Path, artifacts: Sequence[ArtifactRef], exported: Mapping[str, Definition]
 ) -> list[Finding]:
-    """Errors for pickled artifacts that need a notebook function or class no exported cell defines.
+    """Errors for pickled artifacts that need a notebook function or class no exported cell defines in time.
 
     A pickle records ``TfidfVectorizer(preprocessor=clean_text)`` as a reference to ``__main__.clean_text``; the
-    service resolves it to the exported definition, so that definition must be in a tagged cell.
+    service resolves it to the exported definition, so that definition must be in a tagged cell that runs before
+    the cell that loads the pickle.
     """
-    from nbship.analysis import propose_role, untagged_definition
-
     findings = []
     for artifact in artifacts:
         paths = [base / artifact.path]
@@ -163,20 +163,35 @@ def notebook_reference_findings(
             paths = [p for p in (base / artifact.path).rglob("*") if p.is_file()]
         for path in paths:
             shown = path.relative_to(base).as_posix()
-            for name in sorted(main_references(path) - set(exported)):
-                where = Location(notebook.name, artifact.cell, artifact.line)
-                cell = untagged_definition(notebook, name)
-                if cell is not None:
-                    role = (propose_role(notebook.cells[cell - 1].source) or ("setup", ""))[0]
-                    findings.append(Finding(
-                        "error", "pickle-untagged",
-                        f"'{shown}' needs the notebook's {name} (pickled as __main__.{name}), "
-                        f"defined only in untagged cell {cell}",
-                        where, f"Tag cell {cell} nbship:{role}, so the service loads {shown} with it."))
-                else:
-                    findings.append(Finding(
-                        "error", "pickle-undefined",
-                        f"'{shown}' needs __main__.{name}, which no cell of this notebook defines",
-                        where, f"Define {name} in a cell tagged nbship:setup (the pickle was made elsewhere), "
-                        "or save the model again from this notebook."))
+            where = Location(notebook.name, artifact.cell, artifact.line)
+            for name in sorted(main_references(path)):
+                finding = _reference_finding(notebook, shown, name, exported.get(name), artifact.cell)
+                if finding is not None:
+                    findings.append(Finding("error", finding[0], finding[1], where, finding[2]))
     return findings
+
+
+def _reference_finding(
+    notebook: Notebook, shown: str, name: str, definition: Definition | None, loading_cell: int | None
+) -> tuple[str, str, str] | None:
+    """(code, message, hint) when ``name`` is not exported in time for the cell loading ``shown``."""
+    from nbship.names import MODULE_ORDER, ROLE_MODULE, propose_role, untagged_definition
+
+    pickled = f"(pickled as __main__.{name})"
+    if definition is not None:
+        loader = notebook.cells[loading_cell - 1].role if loading_cell else None
+        module = ROLE_MODULE.get(loader) if loader else None
+        if module is None or MODULE_ORDER.index(definition.module) <= MODULE_ORDER.index(module):
+            return None
+        return ("pickle-defined-late",
+                f"'{shown}' needs the notebook's {name} {pickled}, but cell {definition.cell} defines it in "
+                f"a stage that runs after this {loader} cell",
+                f"Move {name} into a cell tagged nbship:setup, which runs before the load cells.")
+    cell = untagged_definition(notebook, name)
+    if cell is not None:
+        role = (propose_role(notebook.cells[cell - 1].source) or ("setup", ""))[0]
+        return ("pickle-untagged", f"'{shown}' needs the notebook's {name} {pickled}, defined only in untagged "
+                f"cell {cell}", f"Tag cell {cell} nbship:{role}, so the service loads {shown} with it.")
+    return ("pickle-undefined", f"'{shown}' needs __main__.{name}, which no cell of this notebook defines",
+            f"Define {name} in a cell tagged nbship:setup (the pickle was made elsewhere), or save the model "
+            "again from this notebook.")

@@ -102,3 +102,19 @@ def test_a_torch_model_saved_whole_loads_with_the_exported_class(tmp_path: Path,
     )
     code_, _, err = run_cli("check", path)
     assert code_ == 0, err
+
+
+def test_a_class_a_pickle_needs_defined_in_a_later_stage_is_named(tmp_path: Path) -> None:
+    from tests.fixtures.pickled_notebook import DEFINITIONS, LOAD
+
+    save_pickle_from_main(tmp_path)
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        code(LOAD.replace("table = {'bias': 10.0}\n", ""), "load"),
+        code(DEFINITIONS + "\ndef predict(inputs):\n    return model.transform([[inputs['x']]])", "predict"),
+    )
+    messages = [f"{f.location}: {f.message} | {f.hint}" for f in inspect_notebook(path, verify=False).errors]
+    assert messages == [
+        f"nb.ipynb, cell 1, line 2: 'model.joblib' needs the notebook's {name} (pickled as __main__.{name}), but "
+        f"cell 2 defines it in a stage that runs after this load cell | Move {name} into a cell tagged "
+        "nbship:setup, which runs before the load cells." for name in ("AddOne", "double")]
