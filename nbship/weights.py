@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from nbship.artifacts import RemoteArtifact
 from nbship.errors import EnvironmentMissingError, UserError
+from nbship.runtime.manifest import RemoteArtifactEntry
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -64,7 +64,7 @@ def local_copy(remote: RemoteArtifact, source_dir: Path, cache: Path | None = No
 
 
 def seed_folders(
-    entries: Sequence[Mapping[str, Any]], staging: Path, source_dir: Path | None = None
+    entries: Sequence[RemoteArtifactEntry], staging: Path, source_dir: Path | None = None
 ) -> dict[str, Path]:
     """For the smoke test: host folders holding local copies of the ``s3://`` and ``hf://`` artifacts of a
     manifest, by the path the container sees them at (``/app/<folder>``).
@@ -82,7 +82,7 @@ def seed_folders(
 
     folders: dict[str, Path] = {}
     for entry in entries:
-        remote = RemoteArtifact(str(entry["path"]), str(entry["uri"]), str(entry["sha256"]))
+        remote = RemoteArtifact(entry.path, entry.uri, entry.sha256)
         if remote.scheme not in SCHEME_MODULES:
             continue
         local = local_copy(remote, source_dir or staging / "no-source")

@@ -65,10 +65,9 @@ def _command(context_dir: Path, env: str, namespace: str | None, kube_context: s
 
 
 def _locate(client: KubectlClient, target: Target) -> Rendered:
-    from nbship.deploy.apply import ImageChoice, render_target
+    from nbship.deploy.apply import render_target
 
-    # The image does not matter here: status reads the live object, rollback applies an older template.
-    return render_target(client, target, ImageChoice("placeholder:0", None))
+    return render_target(client, target)
 
 
 def deploy(
@@ -95,12 +94,13 @@ def deploy(
     """
     from nbship.cli._console import console, print_json
     from nbship.cli._github import append_summary, deploy_summary
-    from nbship.deploy.apply import RolloutFailedError, Target, read_build_record
+    from nbship.deploy.apply import RolloutFailedError, Target
     from nbship.deploy.apply import deploy as run_deploy
+    from nbship.deploy.layer import choose_image
     from nbship.errors import RolloutInterruptedError
 
-    choice = read_build_record(context_dir, image, record)
-    if "@" not in choice.reference:
+    choice = choose_image(context_dir, image, record)
+    if choice.reference.digest is None:
         console().print(f"warning: deploying {choice.reference} by tag: the cluster pulls whatever the tag names "
                         "when a pod starts (nbship build --push records a digest)", markup=False, style="yellow")
     client = _connect(kube_context)

@@ -23,18 +23,13 @@ commands an operator would type, and adds no Python dependency.
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nbship.deploy.cluster import FIELD_MANAGER, ClusterClient
+from nbship.deploy.layer import ImageChoice, Target, deploy_layer
 from nbship.deploy.retry import retrying
 from nbship.deploy.rollout import (
     Pace,
@@ -45,12 +40,10 @@ from nbship.deploy.rollout import (
     rollout_timeout,
     wait_rollout,
 )
-from nbship.errors import ClusterPermissionError, DeployError, UserError
+from nbship.errors import ClusterPermissionError, DeployError
 
-__all__ = ["FIELD_MANAGER", "ClusterClient", "DeployResult", "Rendered", "StatusReport", "Target", "deploy"]
-
-LAYER = "nbship-deploy"
-
+__all__ = ["FIELD_MANAGER", "ClusterClient", "DeployResult", "ImageChoice", "Rendered", "StatusReport", "Target",
+           "deploy", "deploy_layer"]
 
 class RolloutFailedError(DeployError):
     """The new revision did not become available; ``diagnostics`` holds the new pods' events and logs."""
@@ -59,22 +52,6 @@ class RolloutFailedError(DeployError):
         super().__init__(message, hint=hint)
         self.diagnostics = diagnostics
         self.rolled_back_to = rolled_back_to
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to deploy: the overlay of a build context, and optionally another namespace."""
-
-    context_dir: Path
-    env: str
-    namespace: str | None = None
-
-
-@dataclass(frozen=True)
-class ImageChoice:
-    reference: str  # repository@sha256:… or repository:tag
-    load_seconds: float | None  # the smoke test's start-up: downloads, load cells and warm-up
-    download_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,115 +108,8 @@ class StatusReport:
         }
 
 
-def read_build_record(context_dir: Path, image: str | None = None, path: Path | None = None) -> ImageChoice:
-    """The image to deploy: ``image`` when given, else the pushed digest of the build record.
-
-    The record is ``path``, else ``nbship-build.json`` in the build context, else in the working directory
-    (where ``nbship build`` writes it by default).
-
-    Raises:
-        UserError: there is no build record and no ``--image``, or the record cannot be read.
-    """
-    if path is None:
-        candidates = [context_dir / "nbship-build.json", Path("nbship-build.json")]
-        path = next((c for c in candidates if c.is_file()), candidates[0])
-    elif not path.is_file():
-        raise UserError(f"{path}: no such build record", hint="nbship build writes it (see its --record)")
-    record: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise UserError(f"{path}: not valid JSON ({e})", hint="run nbship build again") from None
-    load = record.get("model_startup_seconds", record.get("model_load_seconds"))
-    load_seconds = float(load) if isinstance(load, (int, float)) else None
-    fetched = record.get("model_download_seconds")
-    download_seconds = float(fetched) if isinstance(fetched, (int, float)) else None
-    if image:
-        return ImageChoice(image, load_seconds, download_seconds)
-    if record.get("image_by_digest"):
-        return ImageChoice(str(record["image_by_digest"]), load_seconds, download_seconds)
-    if record.get("image"):
-        return ImageChoice(str(record["image"]), load_seconds, download_seconds)
-    raise UserError(
-        f"{context_dir}: no build record (nbship-build.json), so no image to deploy",
-        hint=f"run `nbship build {context_dir} --push` first, or pass --image REPOSITORY@sha256:…",
-    )
-
-
-def _split_reference(reference: str) -> dict[str, str]:
-    if "@" in reference:
-        name, digest = reference.split("@", 1)
-        return {"newName": name, "digest": digest}
-    name, _, tag = reference.rpartition(":")
-    if not name or "/" in tag:
-        return {"newName": reference, "newTag": "latest"}
-    return {"newName": name, "newTag": tag}
-
-
-@contextmanager
-def deploy_layer(target: Target, image: ImageChoice) -> Iterator[Path]:
-    """A temporary copy of ``k8s/`` with a kustomization on top of the overlay that pins image and budget.
-
-    Raises:
-        UserError: the build context has no such overlay (not rendered, or an unknown ``--env``).
-    """
-    import yaml
-
-    from nbship.render.k8s import progress_deadline, startup_budget
-
-    k8s = target.context_dir / "k8s"
-    if not (k8s / "overlays" / target.env / "kustomization.yaml").is_file():
-        known = sorted(p.name for p in (k8s / "overlays").iterdir()) if (k8s / "overlays").is_dir() else []
-        raise UserError(
-            f"{target.context_dir}: no Kubernetes overlay '{target.env}' in k8s/overlays",
-            hint=f"overlays here: {', '.join(known)}" if known else "run nbship render first",
-        )
-    base = yaml.safe_load((k8s / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
-    deployment = yaml.safe_load((k8s / "base" / "deployment.yaml").read_text(encoding="utf-8"))
-    layer: dict[str, Any] = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [f"../overlays/{target.env}"],
-        "images": [{"name": base["images"][0]["name"], **_split_reference(image.reference)}],
-    }
-    if target.namespace:
-        layer["namespace"] = target.namespace
-    # the service reports the image it runs as on /version
-    ops: list[dict[str, Any]] = [
-        {"op": "add", "path": "/spec/template/spec/containers/0/env/-",
-         "value": {"name": "NBSHIP_IMAGE", "value": image.reference}},
-    ]
-    annotations = deployment["metadata"].get("annotations", {})
-    downloads = bool(deployment["spec"]["template"]["spec"].get("initContainers"))
-    startup_seconds = int(annotations.get("nbship.io/startup-seconds", 0))
-    if annotations.get("nbship.io/startup-source") == "default" and image.load_seconds is not None:
-        budget = startup_budget(None, image.load_seconds)
-        startup_seconds = budget.seconds
-        period = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["periodSeconds"]
-        ops += [
-            {"op": "replace", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold",
-             "value": math.ceil(budget.seconds / period)},
-            {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-seconds", "value": str(budget.seconds)},
-            {"op": "replace", "path": "/metadata/annotations/nbship.io~1startup-source", "value": "measured"},
-            {"op": "replace", "path": "/spec/progressDeadlineSeconds",
-             "value": progress_deadline(budget.seconds, image.download_seconds, downloads)},
-        ]
-    elif downloads and image.download_seconds is not None:  # the init container's measured time, not the default
-        ops.append({"op": "replace", "path": "/spec/progressDeadlineSeconds",
-                    "value": progress_deadline(startup_seconds, image.download_seconds, downloads)})
-    layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
-                         "patch": yaml.safe_dump(ops, sort_keys=True)}]
-    with tempfile.TemporaryDirectory(prefix="nbship-deploy-") as tmp:
-        copy = Path(tmp) / "k8s"
-        shutil.copytree(k8s, copy)
-        (copy / LAYER).mkdir()
-        (copy / LAYER / "kustomization.yaml").write_text(yaml.safe_dump(layer, sort_keys=True), encoding="utf-8")
-        yield copy / LAYER
-
-
-def render_target(client: ClusterClient, target: Target, image: ImageChoice) -> Rendered:
-    """Build the overlay with the deploy layer, as apply will send it.
+def render_target(client: ClusterClient, target: Target, image: ImageChoice | None = None) -> Rendered:
+    """Build the overlay with the deploy layer, as apply will send it (without ``image``: to find the Deployment).
 
     Raises:
         UserError: as ``deploy_layer``; DeployError: kustomize failed.
@@ -298,7 +168,7 @@ def deploy(
     previous = revision_of(before)
     if dry_run:
         diff = client.diff(rendered.manifests)
-        return DeployResult(rendered.deployment, rendered.namespace, image.reference, previous, previous,
+        return DeployResult(rendered.deployment, rendered.namespace, str(image.reference), previous, previous,
                             rendered.objects, time.monotonic() - started, dry_run=True, diff=diff)
     client.apply(rendered.manifests, force_conflicts=force_conflicts)
     if timeout is None:
@@ -308,7 +178,7 @@ def deploy(
                            previous=previous)
     after = client.get("deployment", rendered.deployment, rendered.namespace)
     if failure is None:
-        return DeployResult(rendered.deployment, rendered.namespace, image.reference, revision_of(after), previous,
+        return DeployResult(rendered.deployment, rendered.namespace, str(image.reference), revision_of(after), previous,
                             rendered.objects, time.monotonic() - started)
     diagnostics = collect_diagnostics(client, rendered.namespace, rendered.deployment)
     rolled_back: int | None = None

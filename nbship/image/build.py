@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
-import os
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nbship.errors import ImageError
 from nbship.image.builder import (
-    RECORD_FILE,
     ImageBuilder,
     PushProgress,
     RunLimits,
@@ -32,13 +29,15 @@ from nbship.image.builder import (
     pip_build_args,
     push_image,
 )
-from nbship.image.smoke import SmokeResult, smoke_test
+from nbship.image.record import RECORD_FILE, BuildRecord, write_build_record
+from nbship.image.ref import ImageRef
+from nbship.image.smoke import SmokeResult, context_manifest, smoke_test
 from nbship.weights import seed_folders
 
 if TYPE_CHECKING:
     from nbship.deps.pipconf import BuilderPipSettings
 
-__all__ = ["RECORD_FILE", "BuildOptions", "BuildProgress", "BuildRecord", "build_context"]
+__all__ = ["RECORD_FILE", "BuildOptions", "BuildProgress", "BuildRecord", "build_context", "write_build_record"]
 
 
 @dataclass(frozen=True)
@@ -60,58 +59,6 @@ class BuildProgress:
     stage: Callable[[str], None] = lambda text: None
     line: Callable[[str], None] = lambda text: None
     push: Callable[[PushProgress], None] = lambda progress: None
-
-
-@dataclass(frozen=True)
-class BuildRecord:
-    """``nbship-build.json``: what later steps (deploy) and CI read."""
-
-    image: str
-    tags: tuple[str, ...]
-    image_id: str
-    context_hash: str
-    reused: bool
-    notebook_sha256: str
-    lock_sha256: str
-    base_image: str
-    platform: str | None
-    image_bytes: int | None
-    base_image_bytes: int | None
-    durations: Mapping[str, float]
-    smoke: SmokeResult | None = None
-    digest: str | None = None
-    pushed: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        repository = self.image.rsplit(":", 1)[0]
-        return {
-            "image": self.image,
-            "tags": list(self.tags),
-            "image_id": self.image_id,
-            "context_hash": self.context_hash,
-            "reused": self.reused,
-            "digest": self.digest,
-            "pushed": list(self.pushed),
-            "image_by_digest": f"{repository}@{self.digest}" if self.digest else None,
-            "notebook_sha256": self.notebook_sha256,
-            "lock_sha256": self.lock_sha256,
-            "base_image": self.base_image,
-            "platform": self.platform,
-            "sizes": {"image_bytes": self.image_bytes, "base_image_bytes": self.base_image_bytes},
-            "durations": {k: round(v, 3) for k, v in sorted(self.durations.items())},
-            "smoke": self.smoke.as_json() if self.smoke else None,
-            "model_load_seconds": self.smoke.load_seconds if self.smoke else None,
-            # downloads + load cells + warm-up: what nbship deploy sizes the startup probe from
-            "model_startup_seconds": self.smoke.startup_seconds if self.smoke else None,
-            "model_download_seconds": self.smoke.download_seconds if self.smoke else None,
-        }
-
-
-def write_build_record(path: Path, record: BuildRecord) -> None:
-    """Write the record atomically (a reader never sees half a file)."""
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(record.as_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, path)
 
 
 def base_image_of(dockerfile: str) -> str:
@@ -147,9 +94,9 @@ def build_context(
             f"{context}: not a complete build context (missing {', '.join(missing)})",
             hint="run `nbship render` and `nbship lock`, or pass the notebook to `nbship build`",
         )
-    manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
-    repository = options.repository or manifest["name"]
-    port = manifest.get("service", {}).get("port", 8080)
+    manifest = context_manifest(context)
+    repository = options.repository or manifest.image.repository
+    port = manifest.service.port
     durations: dict[str, float] = {}
 
     def prepare() -> dict[str, str]:
@@ -164,7 +111,7 @@ def build_context(
         builder,
         context,
         repository=repository,
-        version=str(manifest["version"]),
+        version=manifest.version,
         extra_tags=options.extra_tags,
         platform=options.platform,
         prepare=prepare,
@@ -176,7 +123,7 @@ def build_context(
     if options.smoke:
         progress.stage(f"smoke test of {built.tags[0]}")
         with tempfile.TemporaryDirectory(prefix="nbship-weights-") as staging:
-            seeded = seed_folders(manifest.get("remote_artifacts", []), Path(staging), source_dir)
+            seeded = seed_folders(manifest.remote_artifacts, Path(staging), source_dir)
             smoke = smoke_test(builder, built.image_id, context, limits=options.limits,
                                ready_timeout=options.ready_timeout, seeded=seeded)
         durations["smoke"] = smoke.seconds
@@ -196,12 +143,12 @@ def build_context(
     dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
     base = base_image_of(dockerfile)
     return BuildRecord(
-        image=built.tags[0],
+        image=ImageRef.parse(built.tags[0]),
         tags=built.tags,
         image_id=built.image_id,
         context_hash=built.context_hash,
         reused=built.reused,
-        notebook_sha256=str(manifest.get("notebook", {}).get("sha256", "")),
+        notebook_sha256=manifest.notebook.sha256,
         lock_sha256=hashlib.sha256((context / "requirements.lock").read_bytes()).hexdigest(),
         base_image=base,
         platform=options.platform,

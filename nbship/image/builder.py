@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from nbship.errors import ConfigError, ImageError
+from nbship.image.ref import ImageRef
 from nbship.render.dockerfile import PIP_CA_BUNDLE
 
 if TYPE_CHECKING:
     from nbship.deps.pipconf import BuilderPipSettings
 
-RECORD_FILE = "nbship-build.json"  # the build record (nbship.image.build), never part of the image
+RECORD_FILE = "nbship-build.json"  # the build record (nbship.image.record), never part of the image
 _NOT_HASHED_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
 _NOT_HASHED_FILES = frozenset({PIP_CA_BUNDLE, RECORD_FILE})
 # the manifests sit in the build context but are not in the image: changing replicas must not change the tag
@@ -161,8 +162,9 @@ def image_tags(repository: str, version: str, content_hash: str, extra: Sequence
     """
     tags = [f"{repository}:{version}-{content_hash[:12]}"]
     for item in extra:
-        ref = item if ":" in item.rsplit("/", 1)[-1] else f"{repository}:{item}"
-        tag = ref.rsplit(":", 1)[1]
+        given = ImageRef.parse(item)
+        ref = str(given) if given.tag else f"{repository}:{item}"
+        tag = ImageRef.parse(ref).tag or ""
         if (
             not tag
             or len(tag) > 128

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbship.errors import EnvironmentMissingError, ImageError
 from nbship.image.builder import PushProgress, RunLimits
+from nbship.image.ref import ImageRef
 from nbship.render.dockerfile import USER_ID
 
 if TYPE_CHECKING:
@@ -191,8 +192,8 @@ class DockerBuilder:
         return image_id
 
     def tag(self, image: str, ref: str) -> None:
-        repository, tag = ref.rsplit(":", 1)
-        self.client.api.tag(image, repository, tag)
+        parsed = ImageRef.parse(ref)
+        self.client.api.tag(image, parsed.repository, parsed.tag)
 
     def run(
         self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = (),
@@ -228,10 +229,10 @@ class DockerBuilder:
         import docker.errors
         import requests
 
-        repository, tag = ref.rsplit(":", 1)
+        parsed = ImageRef.parse(ref)
         digest: str | None = None
         try:
-            for event in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+            for event in self.client.api.push(parsed.repository, tag=parsed.tag, stream=True, decode=True):
                 if "error" in event:
                     raise _push_failure(ref, str(event["error"]))
                 detail = event.get("progressDetail") or {}
@@ -254,9 +255,7 @@ class DockerBuilder:
 
 
 def _push_failure(ref: str, message: str) -> ImageError:
-    registry = (
-        ref.split("/", 1)[0] if "/" in ref and ("." in ref.split("/")[0] or ":" in ref.split("/")[0]) else "docker.io"
-    )
+    registry = ImageRef.parse(ref).registry
     auth = any(word in message.lower() for word in ("unauthorized", "denied", "authentication", "no basic auth"))
     hint = f"run `docker login {registry}`" if auth else f"check that {registry} is reachable from the Docker engine"
     return ImageError(f"push of {ref} failed: {message.strip()}", hint=hint)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbship.errors import ImageError
 from nbship.image.builder import ContainerHandle, ImageBuilder, RunLimits
+from nbship.runtime.manifest import Manifest, ManifestError, read_manifest
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,19 @@ class SmokeResult:
         }
 
 
+def context_manifest(context: Path) -> Manifest:
+    """The build context's ``nbship.json``.
+
+    Raises:
+        ImageError: it is missing, unreadable, or written by a version of nbship with another manifest format.
+    """
+    try:
+        return read_manifest(context)
+    except (OSError, ManifestError) as e:
+        hint = f"render the build context again: nbship render NOTEBOOK --out {context}"
+        raise ImageError(str(e), hint=hint) from None
+
+
 def smoke_test(
     builder: ImageBuilder,
     image: str,
@@ -75,10 +90,10 @@ def smoke_test(
     """
     from nbship.compare import same_response
 
-    manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
-    port = int(manifest["service"]["port"])
+    manifest = context_manifest(context)
+    port = manifest.service.port
     started = time.perf_counter()
-    writable = [f"/app/{d}" for d in manifest.get("writable_dirs", [])]
+    writable = [f"/app/{d}" for d in manifest.writable_dirs]
     container = builder.run(image, port=port, limits=limits, environment=environment or {}, writable=writable,
                             seeded=seeded or {})
     try:
@@ -92,19 +107,19 @@ def smoke_test(
             "warmup_seconds": _logged(log, "ready", "warmup_seconds"),
             "download_seconds": _logged(log, "downloaded", "download_seconds"),
         }
-        example = manifest.get("example")
+        example = manifest.example
         problem: str | None = None
         differences: list[str] = []
         if uid == 0:
             problem = "the service runs as root (uid 0); the image must set a non-root USER"
         elif example is not None:
-            status, body = _post_json(container.url + "/predict", example["request"])
+            status, body = _post_json(container.url + "/predict", example.request)
             if status != 200:
                 problem = f"POST /predict answered {status}: {body[:500]}"
             else:
-                differences = same_response(example["response"], json.loads(body))
+                differences = same_response(example.response, json.loads(body))
                 if differences:
-                    problem = f"the response differs from the notebook's output (cell {example.get('cell')})"
+                    problem = f"the response differs from the notebook's output (cell {example.cell})"
         if problem is None:
             problem = _version_problem(container.url, manifest, context)
         tail = container.logs(60) if problem else ""
@@ -132,7 +147,7 @@ def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
     return f"not ready after {timeout:.0f} s (GET /readyz never answered 200)"
 
 
-def _version_problem(url: str, manifest: dict[str, Any], context: Path) -> str | None:
+def _version_problem(url: str, manifest: Manifest, context: Path) -> str | None:
     """Why ``GET /version`` does not describe this build (name, version, lock), or None when it does."""
     try:
         with urllib.request.urlopen(url + "/version", timeout=10) as response:
@@ -141,8 +156,8 @@ def _version_problem(url: str, manifest: dict[str, Any], context: Path) -> str |
         return f"GET /version did not answer with JSON: {e}"
     lock = context / "requirements.lock"
     expected = {
-        "name": manifest.get("name"),
-        "version": manifest.get("version"),
+        "name": manifest.name,
+        "version": manifest.version,
         "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
     }
     wrong = [f"{key} is {version.get(key)!r}, expected {value!r}" for key, value in expected.items()

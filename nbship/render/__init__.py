@@ -5,13 +5,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from nbship.render.monitoring import prediction_signals
 from nbship.render.package import render_package
 from nbship.render.writer import Content
+from nbship.runtime.manifest import (
+    MANIFEST_FILE,
+    ArtifactEntry,
+    CellRange,
+    ExampleEntry,
+    ImageEntry,
+    Manifest,
+    NotebookRef,
+    ParameterEntry,
+    RemoteArtifactEntry,
+    ServiceEntry,
+    manifest_text,
+)
 from nbship.spec import ProjectSpec
 
 RUNTIME_PACKAGE = "nbship_runtime"
@@ -24,55 +35,47 @@ def writable_dirs(spec: ProjectSpec) -> list[str]:
     return sorted({PurePosixPath(r.path).parent.as_posix() for r in spec.remote_artifacts})
 
 
-def manifest(spec: ProjectSpec, cells: list[dict[str, Any]]) -> dict[str, Any]:
+def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
+    """The build context's ``nbship.json``: what the runtime and the smoke test read."""
     server, timeouts = spec.config.server, spec.config.timeouts
     stages = {"preprocess": "preprocessing", "predict": "inference", "postprocess": "postprocessing"}
     present = {p.name for p in spec.modules}
-    return {
-        "nbship_version": spec.nbship_version,
-        "name": spec.name,
-        "version": spec.version,
-        "package": spec.package,
-        "notebook": {"file": spec.notebook_file, "sha256": spec.notebook_sha256},
-        "cells": cells,
-        "modules": [p.name for p in spec.modules],
-        "stages": {role: module if module in present else None for role, module in stages.items()},
-        "parameters": [
-            {"name": p.name, "env": p.env, "default": p.default, "type": p.type_name} for p in spec.parameters
-        ],
-        "settings": dict(spec.settings),
-        "artifacts": [
-            {"path": a.path, "size": a.size, "sha256": a.sha256, "cell": a.cell, "dir": a.is_dir}
-            for a in spec.artifacts
-        ],
-        "remote_artifacts": [
-            {"path": r.path, "uri": r.uri, "sha256": r.sha256,
-             **({"credentials": r.credentials} if r.credentials else {})}
-            for r in spec.remote_artifacts
-        ],
-        # folders the service writes at start-up; with a read-only root filesystem each needs a writable mount
-        "writable_dirs": writable_dirs(spec),
-        "example": (
-            {"request": spec.example.request, "response": spec.example.response, "cell": spec.example.cell}
-            if spec.example else None
+    limits = spec.config.resources.limits
+    return Manifest(
+        nbship_version=spec.nbship_version,
+        name=spec.name,
+        version=spec.version,
+        package=spec.package,
+        notebook=NotebookRef(spec.notebook_file, spec.notebook_sha256),
+        modules=tuple(p.name for p in spec.modules),
+        stages={role: module if module in present else None for role, module in stages.items()},
+        image=ImageEntry(spec.config.repository or spec.name, limits.cpu, limits.memory),
+        cells=cells,
+        parameters=tuple(ParameterEntry(p.name, p.env, p.default, p.type_name) for p in spec.parameters),
+        settings=dict(spec.settings),
+        artifacts=tuple(ArtifactEntry(a.path, a.size, a.sha256, a.cell, a.is_dir) for a in spec.artifacts),
+        remote_artifacts=tuple(
+            RemoteArtifactEntry(r.path, r.uri, r.sha256, r.credentials) for r in spec.remote_artifacts
         ),
+        writable_dirs=tuple(writable_dirs(spec)),
+        example=ExampleEntry(spec.example.request, spec.example.response, spec.example.cell) if spec.example else None,
         # the distributions of the answers the service exports, chosen from the example's output
-        "signals": prediction_signals(spec.example.response) if spec.example else [],
-        "service": {
-            "port": spec.config.port,
-            "max_concurrency": server.max_concurrency,
-            "queue_size": server.queue_size,
-            "max_body_bytes": server.max_body_bytes,
-            "max_batch_items": server.max_batch_items,
-            "max_connections": server.max_connections,
-            "body_timeout_seconds": server.body_timeout_seconds,
-            "log_payloads": server.log_payloads,
-            "payload_sample_rate": server.payload_sample_rate,
-            "sensitive_fields": sorted(server.sensitive_fields),
-            "predict_timeout_seconds": timeouts.predict_seconds,
-            "shutdown_grace_seconds": timeouts.shutdown_grace_seconds,
-        },
-    }
+        signals=tuple(prediction_signals(spec.example.response)) if spec.example else (),
+        service=ServiceEntry(
+            port=spec.config.port,
+            max_concurrency=server.max_concurrency,
+            queue_size=server.queue_size,
+            max_body_bytes=server.max_body_bytes,
+            max_batch_items=server.max_batch_items,
+            max_connections=server.max_connections,
+            body_timeout_seconds=server.body_timeout_seconds,
+            log_payloads=server.log_payloads,
+            payload_sample_rate=server.payload_sample_rate,
+            sensitive_fields=tuple(sorted(server.sensitive_fields)),
+            predict_timeout_seconds=timeouts.predict_seconds,
+            shutdown_grace_seconds=timeouts.shutdown_grace_seconds,
+        ),
+    )
 
 
 def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Content]:
@@ -83,7 +86,7 @@ def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Co
 
     package_files, cells = render_package(spec)
     files: dict[str, Content] = dict(package_files)
-    files["nbship.json"] = json.dumps(manifest(spec, cells), indent=2, sort_keys=True) + "\n"
+    files[MANIFEST_FILE] = manifest_text(manifest(spec, cells))
     files["main.py"] = environment().get_template("app/main.py.jinja").render(spec=spec)
     files[RUNTIME_PACKAGE] = Path(__file__).resolve().parent.parent / "runtime"
     for artifact in spec.artifacts:

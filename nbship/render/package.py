@@ -6,9 +6,8 @@ the exact line range it occupies, so that a traceback from the service maps back
 
 from __future__ import annotations
 
-from typing import Any
-
 from nbship.analysis import ModulePlan
+from nbship.runtime.manifest import CellRange
 from nbship.spec import ProjectSpec
 
 MODULE_TITLES = {
@@ -25,7 +24,7 @@ def marker(spec: ProjectSpec, cell: int, role: str) -> str:
     return f"# nbship: {spec.notebook_file} cell {cell} ({role})"
 
 
-def render_module(spec: ProjectSpec, plan: ModulePlan) -> tuple[str, list[dict[str, Any]]]:
+def render_module(spec: ProjectSpec, plan: ModulePlan) -> tuple[str, list[CellRange]]:
     """The module's text and, per cell, its line range in that text."""
     lines = [
         f'"""{MODULE_TITLES[plan.name]}',
@@ -37,26 +36,20 @@ def render_module(spec: ProjectSpec, plan: ModulePlan) -> tuple[str, list[dict[s
         lines.append(f"from .{source} import {', '.join(names)}")
     for source, names in plan.late.items():
         lines.append(f"# used when called, bound at start-up once .{source} has run: {', '.join(names)}")
-    cells: list[dict[str, Any]] = []
+    cells: list[CellRange] = []
     for clean in plan.cells:
         lines += ["", marker(spec, clean.cell.number, str(clean.cell.role))]
         body = clean.source.rstrip("\n").split("\n")
         first = len(lines) + 1
         lines += body
-        cells.append({
-            "cell": clean.cell.number,
-            "role": clean.cell.role,
-            "sha256": clean.cell.sha256,
-            "module": plan.name,
-            "first_line": first,
-            "last_line": len(lines),
-        })
+        cells.append(CellRange(clean.cell.number, str(clean.cell.role), clean.cell.sha256, plan.name, first,
+                               len(lines)))
     if not plan.cells:
         lines += ["", "", "def predict(inputs):", "    raise NotImplementedError"]
     return "\n".join(lines) + "\n", cells
 
 
-def render_package(spec: ProjectSpec) -> tuple[dict[str, str], list[dict[str, Any]]]:
+def render_package(spec: ProjectSpec) -> tuple[dict[str, str], tuple[CellRange, ...]]:
     """``{relative path: text}`` of the package, and the manifest's ``cells`` entries."""
     files = {
         f"{spec.package}/__init__.py": (
@@ -65,9 +58,9 @@ def render_package(spec: ProjectSpec) -> tuple[dict[str, str], list[dict[str, An
             '"""\n'
         )
     }
-    cells: list[dict[str, Any]] = []
+    cells: list[CellRange] = []
     for plan in spec.modules:
         text, module_cells = render_module(spec, plan)
         files[f"{spec.package}/{plan.name}.py"] = text
         cells += module_cells
-    return files, sorted(cells, key=lambda c: c["cell"])
+    return files, tuple(sorted(cells, key=lambda c: c.cell))

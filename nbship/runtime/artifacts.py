@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .manifest import RemoteArtifactEntry
 from .sources import CHUNK, Opener, RefusedError, SourceError, TransientError, opener_for
 
 log = logging.getLogger("nbship.download")
@@ -207,7 +208,7 @@ def _download(
 
 
 def fetch_remote_artifacts(
-    root: Path, artifacts: Sequence[Mapping[str, Any]], *, attempts: int = 5, backoff: float = 1.0,
+    root: Path, artifacts: Sequence[RemoteArtifactEntry], *, attempts: int = 5, backoff: float = 1.0,
     credentials_dir: Path | None = None, environ: Mapping[str, str] | None = None,
 ) -> list[Fetched]:
     """Make each artifact present at ``root / path`` with its declared sha256 (the manifest's entries).
@@ -224,7 +225,7 @@ def fetch_remote_artifacts(
     started = time.monotonic()
     fetched = []
     for artifact in artifacts:
-        path, uri, secret = str(artifact["path"]), str(artifact["uri"]), artifact.get("credentials")
+        path, uri, secret = artifact.path, artifact.uri, artifact.credentials
 
         def opener(path: str = path, uri: str = uri, secret: Any = secret) -> Opener:
             credentials = read_credentials(base / str(secret)) if secret else {}
@@ -234,7 +235,7 @@ def fetch_remote_artifacts(
                                            "secret": secret, "keys": sorted(credentials)}})
             return opener_for(uri, credentials)
 
-        fetched.append(fetch_file(root / path, uri, str(artifact["sha256"]), opener=opener, label=path,
+        fetched.append(fetch_file(root / path, uri, artifact.sha256, opener=opener, label=path,
                                   attempts=attempts, backoff=backoff))
     if any(f.downloaded for f in fetched):
         seconds = time.monotonic() - started

@@ -7,7 +7,6 @@ Exit 0 when every file is in place with its sha256; exit 1 with one ``download-f
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from .artifacts import ArtifactError, fetch_remote_artifacts
 from .logs import configure_logging
+from .manifest import read_manifest
 
 log = logging.getLogger("nbship.download")
 
@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0]) if args else Path.cwd()
     configure_logging()
-    with open(root / "nbship.json", encoding="utf-8") as f:
-        remote = json.load(f).get("remote_artifacts", [])
+    remote = read_manifest(root).remote_artifacts
     try:
         fetched = fetch_remote_artifacts(root, remote, attempts=int(os.environ.get("NBSHIP_DOWNLOAD_ATTEMPTS", "5")))
     except ArtifactError as e:

@@ -83,7 +83,7 @@ def add_kserve_routes(app: FastAPI, service: Service) -> None:
     @app.get("/v2", tags=["kserve-v2"])
     async def server_metadata() -> Response:
         """Server metadata."""
-        return json_response({"name": "nbship", "version": str(service.manifest.get("nbship_version")),
+        return json_response({"name": "nbship", "version": service.manifest.nbship_version,
                               "extensions": []})
 
     @app.get("/v2/health/live", tags=["kserve-v2"], responses={503: {"description": "every worker stuck"}})

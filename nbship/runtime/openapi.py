@@ -75,7 +75,7 @@ def build_openapi(app: FastAPI, service: Service) -> dict[str, Any]:
         paths = document["paths"]
         paths["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"] = example
         paths["/predict/batch"]["post"]["requestBody"]["content"]["application/json"]["example"] = [example]
-        response = (service.manifest.get("example") or {}).get("response")
+        response = service.manifest.example.response if service.manifest.example else None
         if response is not None:
             paths["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["example"] = response
     if service.schema is not None:

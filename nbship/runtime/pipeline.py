@@ -20,9 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .manifest import Manifest, read_manifest
 from .namespace import resolve_main_references, share_names
-
-MANIFEST = "nbship.json"
 
 
 class StartupError(Exception):
@@ -35,7 +34,7 @@ def _identity(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Pipeline:
-    manifest: dict[str, Any]
+    manifest: Manifest
     preprocess: Callable[[Any], Any]
     predict: Callable[[Any], Any]
     postprocess: Callable[[Any], Any]
@@ -43,12 +42,6 @@ class Pipeline:
 
     def __call__(self, payload: Any) -> Any:
         return self.postprocess(self.predict(self.preprocess(payload)))
-
-
-def read_manifest(root: Path) -> dict[str, Any]:
-    with open(root / MANIFEST, encoding="utf-8") as f:
-        manifest: dict[str, Any] = json.load(f)
-    return manifest
 
 
 def parse_parameter(raw: str, default: Any, name: str) -> Any:
@@ -85,35 +78,36 @@ def load_pipeline(root: Path, environ: dict[str, str] | None = None) -> Pipeline
 
     Raises:
         StartupError: a parameter override is invalid.
+        ManifestError: ``nbship.json`` is not a manifest this runtime reads.
         Exception: whatever a load cell raises, unchanged (the process must exit with it).
     """
     env = os.environ if environ is None else environ
     manifest = read_manifest(root)
-    for key, value in manifest.get("settings", {}).items():
+    for key, value in manifest.settings.items():
         os.environ.setdefault(key, value)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    package = manifest["package"]
-    modules = list(manifest["modules"])
+    package = manifest.package
+    modules = list(manifest.modules)
     loaded: dict[str, ModuleType] = {}
     resolve_main_references(package, modules)
     if "parameters" in modules:
         params = importlib.import_module(f"{package}.parameters")
-        for spec in manifest.get("parameters", []):
-            if spec["env"] in env:
-                setattr(params, spec["name"], parse_parameter(env[spec["env"]], spec["default"], spec["name"]))
+        for parameter in manifest.parameters:
+            if parameter.env in env:
+                setattr(params, parameter.name, parse_parameter(env[parameter.env], parameter.default, parameter.name))
         loaded["parameters"] = params
-    if manifest.get("remote_artifacts"):
+    if manifest.remote_artifacts:
         from .artifacts import fetch_remote_artifacts
 
-        fetch_remote_artifacts(root, manifest["remote_artifacts"])
+        fetch_remote_artifacts(root, manifest.remote_artifacts)
     started = time.perf_counter()
     for name in modules:
         if name not in loaded:
             loaded[name] = importlib.import_module(f"{package}.{name}")
     share_names([loaded[name] for name in modules])
     load_seconds = time.perf_counter() - started
-    stages = manifest["stages"]
+    stages = manifest.stages
 
     def stage(role: str) -> Callable[[Any], Any]:
         module = stages.get(role)

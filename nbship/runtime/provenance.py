@@ -14,7 +14,8 @@ import re
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+
+from .manifest import Manifest
 
 _MARKER = re.compile(r"^# nbship: (?P<notebook>.+) cell (?P<cell>\d+) \((?P<role>[a-z]+)\)\s*$")
 
@@ -22,13 +23,12 @@ _MARKER = re.compile(r"^# nbship: (?P<notebook>.+) cell (?P<cell>\d+) \((?P<role
 class CellLocator:
     """Finds the notebook cell and line of the innermost generated-package frame of a traceback."""
 
-    def __init__(self, root: Path, manifest: dict[str, Any]) -> None:
-        self.package_dir = os.path.realpath(root / manifest["package"])
-        self.notebook = str(manifest.get("notebook", {}).get("file", "notebook"))
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.package_dir = os.path.realpath(root / manifest.package)
+        self.notebook = manifest.notebook.file
         self.cells: dict[str, list[tuple[int, int, int]]] = {}
-        for cell in manifest.get("cells", []):
-            ranges = self.cells.setdefault(str(cell["module"]), [])
-            ranges.append((int(cell["first_line"]), int(cell["last_line"]), int(cell["cell"])))
+        for cell in manifest.cells:
+            self.cells.setdefault(cell.module, []).append((cell.first_line, cell.last_line, cell.cell))
 
     def frames(self, tb: TracebackType | None) -> list[str]:
         """Every traceback frame that is notebook code, outermost first, as ``"churn.ipynb cell 7 line 3"``."""
@@ -58,7 +58,7 @@ class CellLocator:
         return None  # module header or import lines: not a notebook cell
 
 
-def notebook_frames(manifest: dict[str, Any], root: Path, tb: TracebackType | None) -> list[str]:
+def notebook_frames(manifest: Manifest, root: Path, tb: TracebackType | None) -> list[str]:
     """The notebook frames of a traceback, outermost first (``selftest`` reports them to ``nbship check``)."""
     return CellLocator(root, manifest).frames(tb)
 

@@ -13,6 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from .manifest import ManifestError, read_manifest
 from .observe import OpenRecorder
 from .pipeline import load_pipeline, to_jsonable
 from .provenance import CellLocator, notebook_frames
@@ -27,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if opened_file is not None:
         here = Path.cwd()
         sys.path[:] = [p for p in sys.path if p not in ("", str(here))]  # the notebook's folder is not on the path
-        manifest = json.loads((root / "nbship.json").read_text(encoding="utf-8"))
-        recorder = OpenRecorder(here, root / manifest["package"])
+        manifest = read_manifest(root)
+        recorder = OpenRecorder(here, root / manifest.package)
         recorder.install()
     try:
         return _run(root)
@@ -43,12 +44,13 @@ def _run(root: Path) -> int:
     try:
         pipeline = load_pipeline(root)
         stage = "the example"
-        response = pipeline(pipeline.manifest["example"]["request"])
+        if pipeline.manifest.example is None:
+            raise ManifestError("nbship.json has no example to answer")
+        response = pipeline(pipeline.manifest.example.request)
         print(json.dumps(to_jsonable(response), sort_keys=True))
         return 0
     except Exception as e:  # report any failure of the notebook's code with its notebook location
-        manifest = json.loads((root / "nbship.json").read_text(encoding="utf-8"))
-        where = notebook_frames(manifest, root, e.__traceback__)
+        where = notebook_frames(read_manifest(root), root, e.__traceback__)
         print(json.dumps({"stage": stage, "error": f"{type(e).__name__}: {e}", "where": where,
                           "traceback": traceback.format_exc()}), file=sys.stderr)
         return 1

@@ -45,7 +45,7 @@ def run(app: FastAPI, *, host: str | None = None, port: int | None = None) -> No
 
     service: Service = app.state.service
     host = host or os.environ.get("NBSHIP_HOST", "0.0.0.0")
-    port = port or int(os.environ.get("NBSHIP_PORT") or service.manifest.get("service", {}).get("port", 8080))
+    port = port or int(os.environ.get("NBSHIP_PORT") or service.manifest.service.port)
     drain = float(os.environ.get("NBSHIP_DRAIN_SECONDS", "0"))
     config = uvicorn.Config(
         app, host=host, port=port, lifespan="on", access_log=False, log_config=uvicorn_log_config(),

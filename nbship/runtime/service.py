@@ -6,6 +6,7 @@ Routes (``app.py``, ``kserve.py``) only translate HTTP to these calls; every out
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 from .executor import Overloaded, PredictionPool, PredictionTimeout
 from .logs import SERVICE
+from .manifest import Manifest
 from .metrics import Metrics
 from .pipeline import Pipeline, load_pipeline, to_jsonable
 from .provenance import CellLocator, summary
@@ -53,18 +55,15 @@ class ServiceSettings:
     sensitive_fields: tuple[str, ...] = ()
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> ServiceSettings:
+    def from_manifest(cls, manifest: Manifest) -> ServiceSettings:
         known = cls.__dataclass_fields__
-        values = {k: v for k, v in manifest.get("service", {}).items() if k in known}
-        if "sensitive_fields" in values:
-            values["sensitive_fields"] = tuple(values["sensitive_fields"])
-        return cls(**values)
+        return cls(**{k: v for k, v in dataclasses.asdict(manifest.service).items() if k in known})
 
 
 @dataclass
 class Service:
     root: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     settings: ServiceSettings
     metrics: Metrics
     pool: PredictionPool
@@ -77,12 +76,12 @@ class Service:
     signals: PredictionSignals | None = field(default=None)
 
     @classmethod
-    def create(cls, root: Path, manifest: dict[str, Any]) -> Service:
+    def create(cls, root: Path, manifest: Manifest) -> Service:
         settings = ServiceSettings.from_manifest(manifest)
-        metrics = Metrics(manifest["name"], manifest["version"])
+        metrics = Metrics(manifest.name, manifest.version)
         pool = PredictionPool(settings.max_concurrency, settings.queue_size)
         service = cls(root, manifest, settings, metrics, pool, CellLocator(root, manifest))
-        service.signals = PredictionSignals(manifest["name"], manifest["version"], manifest.get("signals") or [])
+        service.signals = PredictionSignals(manifest.name, manifest.version, list(manifest.signals))
         metrics.add_gauge("nbship_ready", "1 when loaded, warmed up and not shutting down.", lambda: int(service.ready))
         metrics.add_gauge("nbship_predictions_running", "Worker threads busy (timed-out ones included).",
                           lambda: pool.busy)
@@ -91,16 +90,15 @@ class Service:
 
     @property
     def name(self) -> str:
-        return str(self.manifest["name"])
+        return self.manifest.name
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return self.manifest.version
 
     @property
     def example_request(self) -> Any:
-        example = self.manifest.get("example") or {}
-        return example.get("request")
+        return self.manifest.example.request if self.manifest.example else None
 
     def start(self) -> None:
         """Run the load cells once, then one warm-up prediction on the example; then the service is ready.
@@ -112,8 +110,7 @@ class Service:
         try:
             self.pipeline = pipeline = load_pipeline(self.root)
             self.metrics.load_seconds = pipeline.load_seconds
-            stages = self.manifest.get("stages", {})
-            first = [pipeline.preprocess] if stages.get("preprocess") else []
+            first = [pipeline.preprocess] if self.manifest.stages.get("preprocess") else []
             declared = declared_model([*first, pipeline.predict])
             self.schema = schema = build_schema(declared, self.example_request, self.name)
             warmup = 0.0

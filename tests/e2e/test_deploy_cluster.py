@@ -24,6 +24,9 @@ from typing import Any
 import pytest
 
 from nbship.config import Config
+from nbship.image.record import BuildRecord, write_build_record
+from nbship.image.ref import ImageRef
+from nbship.image.smoke import SmokeResult
 from nbship.render.k8s import render_manifests
 from nbship.spec import ProjectSpec
 
@@ -272,8 +275,13 @@ def test_status_rollback_and_dry_run(
 ) -> None:
     good, other = images["good"], images["good"].replace("@", ":good@")  # same digest, written differently
     # The first deploy takes its image and the measured load time from the build record.
-    record = {"image": "unused:tag", "image_by_digest": good, "model_load_seconds": 20.0}
-    (context_dir / "nbship-build.json").write_text(json.dumps(record), encoding="utf-8")
+    pinned = ImageRef.parse(good)
+    record = BuildRecord(
+        image=pinned.with_tag("unused"), tags=(), image_id="sha256:1", context_hash="h", reused=False,
+        notebook_sha256="n", lock_sha256="l", base_image="python:3.11-slim", platform=None, image_bytes=None,
+        base_image_bytes=None, durations={}, smoke=SmokeResult(True, load_seconds=20.0), digest=pinned.digest,
+    )
+    write_build_record(context_dir / "nbship-build.json", record)
     code, _, err = run_cli("deploy", context_dir, "-n", namespace, "--timeout", "180")
     assert code == 0, err
     probe = "jsonpath={.spec.template.spec.containers[0].startupProbe}"

@@ -106,7 +106,7 @@ def _image_files(image_id: str) -> Iterator[tuple[str, bytes]]:
 def test_image_builds_answers_the_example_and_is_pushed(builder: Any, built: BuildRecord) -> None:
     assert built.smoke is not None and built.smoke.passed, built.smoke
     assert built.smoke.uid == 10001 and built.smoke.load_seconds is not None
-    assert built.image.startswith(f"{REGISTRY}/nbship-e2e-tiny:0.1.0-{built.context_hash[:12]}")
+    assert str(built.image).startswith(f"{REGISTRY}/nbship-e2e-tiny:0.1.0-{built.context_hash[:12]}")
     assert built.digest and built.digest.startswith("sha256:")
     assert built.base_image == "python:3.11-slim" and built.image_bytes and built.base_image_bytes
     import docker
@@ -228,8 +228,8 @@ def test_cli_prints_the_build_record_as_json(
     assert code == 0, err
     document = json.loads(out)
     assert document == json.loads(record.read_text())
-    assert document["image"] == built.image and document["reused"] is True
-    assert document["tags"] == [built.image, f"{OPTIONS.repository}:e2e"]
+    assert document["image"] == str(built.image) and document["reused"] is True
+    assert document["tags"] == [str(built.image), f"{OPTIONS.repository}:e2e"]
     assert document["notebook_sha256"] == "1" * 64 and document["lock_sha256"] == built.lock_sha256
 
 

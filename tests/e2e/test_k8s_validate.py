@@ -23,6 +23,7 @@ import yaml
 
 from nbship.config import Config
 from nbship.deploy.apply import ImageChoice, Target, deploy_layer
+from nbship.image.ref import ImageRef
 from nbship.render.k8s import OVERLAYS, render_manifests
 from nbship.spec import ProjectSpec
 
@@ -124,7 +125,7 @@ def test_checkov_kubernetes_checks_find_nothing_unjustified(name: str, tmp_path:
     context = _context(tmp_path / "ctx", CONFIGS[name])
     scan = tmp_path / "scan"
     scan.mkdir()
-    with deploy_layer(Target(context, "production"), ImageChoice(DIGEST, 12.0)) as layer:
+    with deploy_layer(Target(context, "production"), ImageChoice(ImageRef.parse(DIGEST), 12.0)) as layer:
         documents = _build(kubectl, layer)
     (scan / "applied.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}

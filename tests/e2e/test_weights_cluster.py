@@ -28,8 +28,10 @@ import pytest
 from nbship.artifacts import RemoteArtifact
 from nbship.config import Config
 from nbship.deploy.apply import ImageChoice, Target, deploy_layer
+from nbship.image.ref import ImageRef
 from nbship.render import manifest
 from nbship.render.k8s import render_manifests
+from nbship.runtime.manifest import manifest_text
 from nbship.spec import ProjectSpec
 from tests.fixtures.s3server import S3Server, moto_command, moto_server
 
@@ -128,7 +130,7 @@ def image(tmp_path_factory: pytest.TempPathFactory, node_ip: str) -> str:
             (folder / "site").mkdir(exist_ok=True)
             shutil.copy(origin, folder / "site" / origin.name)
     shutil.copytree(ROOT / "nbship" / "runtime", folder / "app" / "nbship_runtime", ignore=ignore)
-    (folder / "app" / "nbship.json").write_text(json.dumps(manifest(_spec(), []), indent=2, sort_keys=True))
+    (folder / "app" / "nbship.json").write_text(manifest_text(manifest(_spec(), ())))
     (folder / "app" / "main.py").write_text(MODEL_SERVER)
     (folder / "Dockerfile").write_text(
         "FROM python:3.11-slim\nCOPY site/ /opt/site/\nCOPY app/ /app/\n"
@@ -161,7 +163,7 @@ def _deploy(tmp_path: Path, namespace: str, image: str, endpoint: str) -> None:
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text.replace("http://placeholder", endpoint), encoding="utf-8")
-    with deploy_layer(Target(tmp_path, "production", namespace), ImageChoice(image, None)) as layer:
+    with deploy_layer(Target(tmp_path, "production", namespace), ImageChoice(ImageRef.parse(image), None)) as layer:
         _kubectl("apply", "-k", str(layer))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nbship.runtime.artifacts import ArtifactError, fetch_remote_artifacts
+from nbship.runtime.manifest import RemoteArtifactEntry
 from tests.fixtures.s3server import S3Server, cutting_proxy, moto_command, moto_server
 
 pytestmark = [pytest.mark.slow]
@@ -57,8 +58,8 @@ def events() -> Iterator[list[dict[str, object]]]:
     logger.removeHandler(handler)
 
 
-def entry(sha: str = SHA, **extra: str) -> list[dict[str, str]]:
-    return [{"path": "weights/model.bin", "uri": URI, "sha256": sha, **extra}]
+def entry(sha: str = SHA, credentials: str | None = None) -> list[RemoteArtifactEntry]:
+    return [RemoteArtifactEntry("weights/model.bin", URI, sha, credentials)]
 
 
 def test_a_good_download_with_the_aws_variables(s3: S3Server, aws_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

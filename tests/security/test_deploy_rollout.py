@@ -28,9 +28,11 @@ from nbship.errors import (
     ExitCode,
     RolloutInterruptedError,
 )
+from nbship.image.ref import ImageRef
 from tests.unit.test_k8s_deploy import context
 
 UID = "deployment-uid"
+CHURN_3 = ImageRef.parse("r/churn:3")
 NAME = "churn-model"
 TIMED_OUT = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
              "message": f'ReplicaSet "{NAME}-2" has timed out progressing.'}
@@ -146,7 +148,7 @@ def run_deploy(tmp_path: Path, cluster: ScriptedCluster, clock: Clock, *, poll: 
     def progress(p: RolloutProgress) -> None:
         messages.append(p.message)
 
-    result = deploy(cluster, Target(context(tmp_path, TWO_REPLICAS), "production"), ImageChoice("r/churn:3", None),
+    result = deploy(cluster, Target(context(tmp_path, TWO_REPLICAS), "production"), ImageChoice(CHURN_3, None),
                     timeout=timeout, on_progress=progress, pace=clock.pace(poll))
     return result, messages
 
@@ -316,7 +318,7 @@ def test_17_the_default_wait_is_the_progress_deadline_times_the_surge_steps(tmp_
     assert rollout_timeout(autoscaled, state(2, desired=5))[0] == 600.0 * 3  # the live count: 5 / 2 per step
 
     # A deploy that sizes the startup budget from a slow measured load also moves the deadline past it.
-    with deploy_layer(Target(context(tmp_path / "slow"), "staging"), ImageChoice("r/churn:3", 200.0)) as layer:
+    with deploy_layer(Target(context(tmp_path / "slow"), "staging"), ImageChoice(CHURN_3, 200.0)) as layer:
         ops = yaml.safe_load(yaml.safe_load((layer / "kustomization.yaml").read_text())["patches"][0]["patch"])
     assert {"op": "replace", "path": "/spec/progressDeadlineSeconds", "value": 750} in ops  # 3 × 200 + 30 + 120
 

@@ -28,8 +28,10 @@ from nbship.image.builder import (
     push_image,
     run_limits,
 )
+from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult, smoke_test
 from nbship.render.dockerfile import PIP_CA_BUNDLE
+from nbship.runtime.manifest import ExampleEntry, ImageEntry, Manifest, NotebookRef, ServiceEntry, manifest_text
 
 EXAMPLE = {"request": {"x": [1.0, 2.0]}, "response": {"label": "ok", "y": [1.5, 2.0]}, "cell": 9}
 
@@ -42,8 +44,12 @@ def write_context(root: Path, *, postprocess: str = "def postprocess(p):\n    re
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "postprocessing.py").write_text(postprocess)
     (root / "requirements.lock").write_text(LOCK_TEXT)
-    manifest = {"name": "churn", "version": "1.0", "service": {"port": 8080}, "example": EXAMPLE}
-    (root / "nbship.json").write_text(json.dumps(manifest))
+    manifest = Manifest(
+        nbship_version="0.0.0", name="churn", version="1.0", package="pkg", notebook=NotebookRef("churn.ipynb", "n"),
+        modules=("postprocessing",), stages={"predict": "postprocessing"}, image=ImageEntry("churn"),
+        example=ExampleEntry(**EXAMPLE), service=ServiceEntry(port=8080),
+    )
+    (root / "nbship.json").write_text(manifest_text(manifest))
     (root / "Dockerfile").write_text("FROM python:3.11-slim\n")
     return root
 
@@ -319,7 +325,7 @@ def test_push_reports_one_digest_for_all_tags() -> None:
 def test_build_record_has_what_later_steps_read(tmp_path: Path) -> None:
     smoke = SmokeResult(True, uid=10001, ready_seconds=1.5, load_seconds=0.25, seconds=2.0)
     record = BuildRecord(
-        image="reg:5000/churn:1.0-abc",
+        image=ImageRef.parse("reg:5000/churn:1.0-abc"),
         tags=("reg:5000/churn:1.0-abc",),
         image_id="sha256:1",
         context_hash="abc",
@@ -476,7 +482,7 @@ def test_build_context_records_the_run_and_hands_over_pip(
     assert any("find-links /opt/wheels" in s for s in stages)
     document = record.as_json()
     assert document["base_image"] == "python:3.11-slim" and document["sizes"]["base_image_bytes"] == 1000
-    assert document["digest"] == "sha256:" + "d" * 64 and document["pushed"] == [record.image]
+    assert document["digest"] == "sha256:" + "d" * 64 and document["pushed"] == [str(record.image)]
     assert document["smoke"]["passed"] and set(document["durations"]) == {"build", "smoke", "push"}
 
 

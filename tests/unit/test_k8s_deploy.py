@@ -16,9 +16,13 @@ import pytest
 import yaml
 
 from nbship.config import Config
-from nbship.deploy.apply import ImageChoice, Target, deploy_layer, read_build_record
+from nbship.deploy.apply import ImageChoice, Target, deploy_layer
+from nbship.deploy.layer import choose_image
 from nbship.deploy.rollout import _fatal, rollout_state
 from nbship.errors import DeployError, UserError
+from nbship.image.record import BuildRecord, RecordError, read_build_record, write_build_record
+from nbship.image.ref import ImageRef
+from nbship.image.smoke import SmokeResult
 from nbship.render.k8s import render_manifests
 from nbship.spec import ProjectSpec
 
@@ -44,7 +48,8 @@ def layer_of(tmp_path: Path, image: ImageChoice, config: dict[str, Any] | None =
 
 
 def test_layer_pins_the_digest_and_sizes_a_default_startup_budget_from_the_load_time(tmp_path: Path) -> None:
-    layer = layer_of(tmp_path, ImageChoice("reg.example.com/churn@sha256:" + "a" * 64, 40.0), namespace="ml")
+    layer = layer_of(tmp_path, ImageChoice(ImageRef.parse("reg.example.com/churn@sha256:" + "a" * 64), 40.0),
+                     namespace="ml")
     assert layer["resources"] == ["../overlays/staging"] and layer["namespace"] == "ml"
     assert layer["images"] == [
         {"name": "churn-model", "newName": "reg.example.com/churn", "digest": "sha256:" + "a" * 64}]
@@ -54,7 +59,7 @@ def test_layer_pins_the_digest_and_sizes_a_default_startup_budget_from_the_load_
 
 
 def test_layer_leaves_a_configured_budget_alone_and_takes_a_tag(tmp_path: Path) -> None:
-    layer = layer_of(tmp_path, ImageChoice("localhost:5000/churn:1.0.0-abc", 40.0),
+    layer = layer_of(tmp_path, ImageChoice(ImageRef.parse("localhost:5000/churn:1.0.0-abc"), 40.0),
                      {"timeouts": {"startup_seconds": 90}})
     import yaml
 
@@ -68,7 +73,7 @@ def test_layer_leaves_a_configured_budget_alone_and_takes_a_tag(tmp_path: Path) 
 def test_the_build_context_itself_is_not_modified(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     before = {p: p.read_bytes() for p in ctx.rglob("*") if p.is_file()}
-    with deploy_layer(Target(ctx, "production"), ImageChoice("x/y:1", 3.0)):
+    with deploy_layer(Target(ctx, "production"), ImageChoice(ImageRef.parse("x/y:1"), 3.0)):
         pass
     assert {p: p.read_bytes() for p in ctx.rglob("*") if p.is_file()} == before
 
@@ -76,25 +81,48 @@ def test_the_build_context_itself_is_not_modified(tmp_path: Path) -> None:
 def test_unknown_overlay_names_the_ones_there(tmp_path: Path) -> None:
     target = Target(context(tmp_path), "prod")
     with pytest.raises(UserError, match="no Kubernetes overlay 'prod'") as raised, \
-            deploy_layer(target, ImageChoice("x/y:1", None)):
+            deploy_layer(target, ImageChoice(ImageRef.parse("x/y:1"), None)):
         pass
     assert raised.value.hint == "overlays here: production, staging"
 
 
+def a_record(image: str, digest: str | None, load_seconds: float | None) -> BuildRecord:
+    return BuildRecord(
+        image=ImageRef.parse(image), tags=(image,), image_id="sha256:1", context_hash="h", reused=False,
+        notebook_sha256="n", lock_sha256="l", base_image="python:3.11-slim", platform=None, image_bytes=None,
+        base_image_bytes=None, durations={}, smoke=SmokeResult(True, load_seconds=load_seconds), digest=digest,
+        pushed=(image,) if digest else (),
+    )
+
+
 def test_build_record_gives_the_digest_and_load_time(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no build record"):
-        read_build_record(tmp_path)
-    (tmp_path / "nbship-build.json").write_text(json.dumps({
-        "image": "r/churn:1.0.0-abc", "image_by_digest": "r/churn@sha256:" + "b" * 64, "model_load_seconds": 2.5,
-    }))
-    assert read_build_record(tmp_path) == ImageChoice("r/churn@sha256:" + "b" * 64, 2.5)
-    assert read_build_record(tmp_path, "other/img:2") == ImageChoice("other/img:2", 2.5)
+        choose_image(tmp_path)
+    write_build_record(tmp_path / "nbship-build.json", a_record("r/churn:1.0.0-abc", "sha256:" + "b" * 64, 2.5))
+    assert choose_image(tmp_path) == ImageChoice(ImageRef("r/churn", None, "sha256:" + "b" * 64), 2.5)
+    assert choose_image(tmp_path, "other/img:2") == ImageChoice(ImageRef("other/img", "2"), 2.5)
     elsewhere = tmp_path / "ci" / "record.json"  # nbship build --record ci/record.json
     elsewhere.parent.mkdir()
-    elsewhere.write_text(json.dumps({"image": "r/churn:2.0.0-def", "model_load_seconds": None}))
-    assert read_build_record(tmp_path, path=elsewhere) == ImageChoice("r/churn:2.0.0-def", None)
+    write_build_record(elsewhere, a_record("reg:5000/churn:2.0.0-def", None, None))
+    assert choose_image(tmp_path, path=elsewhere) == ImageChoice(ImageRef("reg:5000/churn", "2.0.0-def"), None)
     with pytest.raises(UserError, match="no such build record"):
-        read_build_record(tmp_path, path=tmp_path / "missing.json")
+        choose_image(tmp_path, path=tmp_path / "missing.json")
+
+
+def test_a_build_record_of_another_format_version_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "nbship-build.json"
+    write_build_record(path, a_record("r/churn:1.0.0-abc", "sha256:" + "b" * 64, 2.5))
+    assert read_build_record(path) == a_record("r/churn:1.0.0-abc", "sha256:" + "b" * 64, 2.5)
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps({**document, "record_version": 2}))
+    with pytest.raises(UserError, match="record_version 2 is not 1") as raised:
+        choose_image(tmp_path)
+    assert raised.value.hint == "run nbship build again"
+    del document["record_version"]  # written by an nbship before the format had a version
+    path.write_text(json.dumps(document))
+    with pytest.raises(RecordError, match="record_version None is not 1"):
+        read_build_record(path)
+
 
 
 def deployment(generation: int = 2, observed: int = 2, desired: int = 2, **status: Any) -> dict[str, Any]:
@@ -201,7 +229,7 @@ def test_a_failed_rollout_reapplies_the_previous_template_as_nbship(tmp_path: Pa
     ok = {"updatedReplicas": 1, "replicas": 1, "availableReplicas": 1}
     cluster = FakeCluster([live(1), live(2, conditions=DEADLINE), live(2, conditions=DEADLINE), live(3, **ok)], [old])
     with pytest.raises(RolloutFailedError, match="exceeded its progress deadline.*rolled back to revision 1") as e:
-        deploy(cluster, Target(context(tmp_path), "staging"), ImageChoice("r/x:1", None), timeout=5)
+        deploy(cluster, Target(context(tmp_path), "staging"), ImageChoice(ImageRef.parse("r/x:1"), None), timeout=5)
     assert e.value.rolled_back_to == 1 and e.value.exit_code == 5
     (first, forced_first), (rollback, forced) = cluster.applied
     assert not forced_first and forced  # the user's deploy never forces; taking back nbship's own fields does
@@ -215,5 +243,5 @@ def test_a_failed_first_deploy_has_nothing_to_roll_back_to(tmp_path: Path) -> No
 
     cluster = FakeCluster([None, live(1, conditions=DEADLINE)], [])
     with pytest.raises(RolloutFailedError, match="no previous revision to roll back to"):
-        deploy(cluster, Target(context(tmp_path), "staging"), ImageChoice("r/x:1", None), timeout=5)
+        deploy(cluster, Target(context(tmp_path), "staging"), ImageChoice(ImageRef.parse("r/x:1"), None), timeout=5)
     assert len(cluster.applied) == 1

@@ -6,11 +6,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from nbship.runtime.artifacts import ArtifactError, Progress, fetch_file, fetch_remote_artifacts, read_credentials
+from nbship.runtime.manifest import RemoteArtifactEntry, manifest_text, read_manifest
 from nbship.runtime.sources import check_uri, hf_location, opener_for
 from tests.fixtures.fileserver import FileServer, file_server
 
@@ -130,7 +132,7 @@ def test_progress_is_logged_every_ten_seconds_or_hundred_megabytes(lines: Lines)
 
 
 def test_the_manifest_entries_download_with_a_summary_line(server: FileServer, tmp_path: Path, lines: Lines) -> None:
-    entries = [{"path": "weights/model.bin", "uri": server.url + "/m/model.bin", "sha256": SHA}]
+    entries = [RemoteArtifactEntry("weights/model.bin", server.url + "/m/model.bin", SHA)]
     fetched = fetch_remote_artifacts(tmp_path, entries, backoff=0)
     assert [f.path for f in fetched] == ["weights/model.bin"]
     summary = lines.of("downloaded")[0]
@@ -188,13 +190,13 @@ def test_hf_token_from_a_secret_folder_and_a_refused_token(hub: FileServer, tmp_
     secret = tmp_path / "secrets" / "hub"
     secret.mkdir(parents=True)
     (secret / "HF_TOKEN").write_text("hf_secret")
-    entry = {"path": "w/model.onnx", "uri": "hf://org/enc/onnx/model.onnx@v1", "sha256": SHA, "credentials": "hub"}
+    entry = RemoteArtifactEntry("w/model.onnx", "hf://org/enc/onnx/model.onnx@v1", SHA, credentials="hub")
     fetch_remote_artifacts(tmp_path / "app", [entry], credentials_dir=tmp_path / "secrets")
     assert (tmp_path / "app" / "w" / "model.onnx").read_bytes() == DATA
     assert lines.of("download-credentials")[0]["keys"] == ["HF_TOKEN"]  # names, never values
     assert "hf_secret" not in json.dumps(lines.events)
     with pytest.raises(ArtifactError, match=r"refused the credentials \(HTTP 401\).*credentials Secret"):
-        fetch_remote_artifacts(tmp_path / "other", [{**entry, "credentials": None}], credentials_dir=tmp_path)
+        fetch_remote_artifacts(tmp_path / "other", [replace(entry, credentials=None)], credentials_dir=tmp_path)
 
 
 def test_the_init_container_entry_point_exits_1_naming_the_cause(
@@ -204,12 +206,14 @@ def test_the_init_container_entry_point_exits_1_naming_the_cause(
 
     logger = logging.getLogger("nbship")
     before = list(logger.handlers)
-    entry = {"path": "weights/model.bin", "uri": server.url + "/m/model.bin", "sha256": "1" * 64}
-    (tmp_path / "nbship.json").write_text(json.dumps({"remote_artifacts": [entry]}))
+    entry = RemoteArtifactEntry("weights/model.bin", server.url + "/m/model.bin", "1" * 64)
+    service = read_manifest(Path(__file__).resolve().parents[1] / "fixtures" / "service")
+    (tmp_path / "nbship.json").write_text(manifest_text(replace(service, remote_artifacts=(entry,))))
     try:
         assert main([str(tmp_path)]) == 1
         assert "expected " + "1" * 64 in str(lines.of("download-failed")[0]["error"])
-        (tmp_path / "nbship.json").write_text(json.dumps({"remote_artifacts": [{**entry, "sha256": SHA}]}))
+        fixed = replace(service, remote_artifacts=(replace(entry, sha256=SHA),))
+        (tmp_path / "nbship.json").write_text(manifest_text(fixed))
         assert main([str(tmp_path)]) == 0 and (tmp_path / "weights" / "model.bin").read_bytes() == DATA
         assert main([str(tmp_path)]) == 0 and lines.of("download-cached")[0]["paths"] == ["weights/model.bin"]
     finally:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
+from nbship.runtime.manifest import Manifest, read_manifest
 from nbship.runtime.provenance import CellLocator, notebook_frames
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "service"
 
 
-def manifest() -> dict[str, Any]:
-    return json.loads((FIXTURE / "nbship.json").read_text(encoding="utf-8"))
+def manifest() -> Manifest:
+    return read_manifest(FIXTURE)
 
 
 def traceback_at(path: Path, line: int) -> TracebackType:
@@ -28,10 +28,10 @@ def traceback_at(path: Path, line: int) -> TracebackType:
 
 
 def test_the_fixture_manifest_agrees_with_its_markers() -> None:
-    for cell in manifest()["cells"]:
-        lines = (FIXTURE / "toy" / f"{cell['module']}.py").read_text(encoding="utf-8").splitlines()
-        assert lines[cell["first_line"] - 2] == f"# nbship: toy.ipynb cell {cell['cell']} ({cell['role']})"
-        assert cell["last_line"] == len(lines)
+    for cell in manifest().cells:
+        lines = (FIXTURE / "toy" / f"{cell.module}.py").read_text(encoding="utf-8").splitlines()
+        assert lines[cell.first_line - 2] == f"# nbship: toy.ipynb cell {cell.cell} ({cell.role})"
+        assert cell.last_line == len(lines)
 
 
 def test_a_frame_in_the_package_names_the_cell_and_its_line() -> None:
@@ -41,7 +41,7 @@ def test_a_frame_in_the_package_names_the_cell_and_its_line() -> None:
 
 
 def test_without_line_ranges_the_marker_above_is_used() -> None:
-    bare = {**manifest(), "cells": []}
+    bare = replace(manifest(), cells=())
     tb = traceback_at(FIXTURE / "toy" / "loading.py", 13)
     assert CellLocator(FIXTURE, bare).locate(tb) == "toy.ipynb cell 5 line 4"
 

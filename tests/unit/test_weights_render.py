@@ -3,7 +3,6 @@ declared scheme, an init container of the same image, credentials mounted only t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,11 @@ import yaml
 
 from nbship.artifacts import RemoteArtifact, download_requirements
 from nbship.config import Artifact, load_config
-from nbship.deploy.apply import Target, deploy_layer, read_build_record
+from nbship.deploy.apply import Target, deploy_layer
+from nbship.deploy.layer import choose_image
 from nbship.errors import ConfigError
+from nbship.image.record import BuildRecord, write_build_record
+from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult
 from nbship.render.k8s import progress_deadline, render_manifests, startup_budget
 from tests.unit.test_k8s_render import make_spec, objects
@@ -109,9 +111,11 @@ def test_the_download_space_is_limited_or_kept_on_a_claim_or_an_ephemeral_volume
 def test_startup_and_progress_deadlines_include_the_measured_download_and_warm_up(tmp_path: Path) -> None:
     smoke = SmokeResult(True, load_seconds=10.0, warmup_seconds=5.0, download_seconds=200.0)
     assert smoke.startup_seconds == 215.0
-    (tmp_path / "nbship-build.json").write_text(json.dumps({
-        "image": "r/m:1", "model_load_seconds": 10.0, "model_startup_seconds": 215.0, "model_download_seconds": 200.0}))
-    choice = read_build_record(tmp_path)
+    write_build_record(tmp_path / "nbship-build.json", BuildRecord(
+        image=ImageRef.parse("r/m:1"), tags=("r/m:1",), image_id="sha256:1", context_hash="h", reused=False,
+        notebook_sha256="n", lock_sha256="l", base_image="python:3.11-slim", platform=None, image_bytes=None,
+        base_image_bytes=None, durations={}, smoke=smoke))
+    choice = choose_image(tmp_path)
     assert (choice.load_seconds, choice.download_seconds) == (215.0, 200.0)
 
     def ops(remote: tuple[RemoteArtifact, ...], config: dict[str, Any] | None = None) -> dict[str, Any]:
