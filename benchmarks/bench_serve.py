@@ -76,6 +76,7 @@ def build_generated(model: str, root: Path, max_concurrency: int | None) -> tupl
     manifest_path = context / "nbship.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["service"]["queue_size"] = 64
+    manifest["service"]["max_connections"] = 128  # at least max_concurrency + queue_size (as the config requires)
     if max_concurrency:
         manifest["service"]["max_concurrency"] = max_concurrency
     manifest_path.write_text(json.dumps(manifest))
