@@ -24,6 +24,8 @@ class OpenRecorder:
 
     def __init__(self, folder: Path, package_dir: Path) -> None:
         self.folder = os.path.realpath(folder) + os.sep
+        # the cheap test first: most opens are the interpreter's imports, far from the notebook's folder
+        self.prefixes = (self.folder, os.path.abspath(folder) + os.sep)
         self.package_dir = os.path.realpath(package_dir) + os.sep
         self.opened: dict[str, tuple[str, int] | None] = {}
         self._busy = False
@@ -47,8 +49,11 @@ class OpenRecorder:
             return
         if mode is None and isinstance(flags, int) and flags & _WRITING:
             return
-        full = os.path.realpath(os.fsdecode(path))
-        if not full.startswith(self.folder) or full.endswith(_IGNORED_SUFFIXES):
+        text = os.fsdecode(path)
+        if text.endswith(_IGNORED_SUFFIXES) or not os.path.abspath(text).startswith(self.prefixes):
+            return
+        full = os.path.realpath(text)
+        if not full.startswith(self.folder):
             return
         relative = full[len(self.folder):].replace(os.sep, "/")
         if any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
