@@ -1,7 +1,7 @@
 """The corpus: notebooks from public repositories (tests/corpus/SOURCES.md), tagged as a new user would tag them.
 
 Each one passes ``nbship check`` (parity included), and ``nbship serve`` answers its example with the notebook's
-saved output. ``test_corpus_image_smoke`` builds two of them into images and smoke-tests them (not the PyTorch
+saved output. ``test_corpus_image_smoke`` builds four of them into images and smoke-tests them (not the PyTorch
 one: its torch is a local CPU build that an image's builder cannot install).
 
 A notebook that nbship cannot take yet is listed in ``PENDING`` with the reason and the message it gives today:
@@ -123,7 +123,14 @@ def test_corpus_notebook_checks_and_serves_its_example(name: str, tmp_path: Path
     assert process.returncode == 0
 
 
-SMOKED = ["rasbt/ch10/ch10.ipynb", "rasbt/ch05/ch05.ipynb"]  # scikit-learn only: no local-only torch wheel
+# scikit-learn only (no local-only torch wheel); ch07 carries a class of the notebook inside its pickle, 06 reads its
+# model through a pathlib expression
+SMOKED = [
+    "rasbt/ch10/ch10.ipynb",
+    "rasbt/ch05/ch05.ipynb",
+    "rasbt/ch07/ch07.ipynb",
+    "handson-ml3/06_decision_trees.ipynb",
+]
 
 
 @pytest.mark.docker
