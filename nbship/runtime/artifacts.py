@@ -159,31 +159,38 @@ def _download(
 ) -> tuple[str, bool]:
     """Fill ``part`` from ``uri``, resuming what is there; the whole file's sha256, and whether it resumed."""
     resumed = False
+    carried: Any = None  # the digest of what an earlier attempt of this run wrote: no need to read it again
     for attempt in range(1, attempts + 1):
         offset = part.stat().st_size if part.exists() else 0
         try:
             body = open_at(offset)
             try:
                 digest = hashlib.sha256()
-                with open(part, "r+b" if part.exists() else "w+b") as out:
-                    if body.start:
-                        resumed = True
-                        _hash_prefix(out, body.start, digest)
-                        log.info(f"{label}: resuming at {body.start / 1e6:.1f} MB",
-                                 extra={"fields": {"event": "download-resume", "path": label, "bytes": body.start}})
-                    else:
-                        log.info(f"{label}: downloading {uri}",
-                                 extra={"fields": {"event": "download-start", "path": label, "uri": uri,
-                                                   "total_bytes": body.total}})
-                    out.seek(body.start)
-                    out.truncate()
-                    done = body.start
-                    progress = Progress(label, body.total, done, clock=clock)
-                    while chunk := body.stream.read(CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        done += len(chunk)
-                        progress.update(done)
+                if body.start:
+                    resumed = True
+                    if carried is not None and carried[0] == body.start:
+                        digest = carried[1].copy()
+                    else:  # a partial file left by an earlier run: hashed again, then written after
+                        with open(part, "rb") as earlier:
+                            _hash_prefix(earlier, body.start, digest)
+                    with open(part, "r+b") as cut:
+                        cut.truncate(body.start)
+                    log.info(f"{label}: resuming at {body.start / 1e6:.1f} MB",
+                             extra={"fields": {"event": "download-resume", "path": label, "bytes": body.start}})
+                else:
+                    log.info(f"{label}: downloading {uri}", extra={"fields": {
+                        "event": "download-start", "path": label, "uri": uri, "total_bytes": body.total}})
+                done = body.start
+                progress = Progress(label, body.total, done, clock=clock)
+                with open(part, "ab" if body.start else "wb") as out:
+                    try:
+                        while chunk := body.stream.read(CHUNK):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            done += len(chunk)
+                            progress.update(done)
+                    finally:
+                        carried = (done, digest)  # every byte written is in the digest, and no other
                 if body.total is not None and done < body.total:
                     raise TransientError(f"{uri}: the connection closed at {done} of {body.total} bytes")
                 return digest.hexdigest(), resumed
@@ -237,10 +244,12 @@ def fetch_remote_artifacts(
 
         fetched.append(fetch_file(root / path, uri, artifact.sha256, opener=opener, label=path,
                                   attempts=attempts, backoff=backoff))
-    if any(f.downloaded for f in fetched):
+    if fetched:  # the time counts verification too: the model container checks every file before it loads
         seconds = time.monotonic() - started
         size = sum(f.size for f in fetched if f.downloaded)
-        log.info(f"downloads complete: {len(fetched)} file(s), {size / 1e6:.1f} MB in {seconds:.1f} s",
-                 extra={"fields": {"event": "downloaded", "files": len(fetched), "bytes": size,
-                                   "download_seconds": round(seconds, 3)}})
+        fresh = sum(1 for f in fetched if f.downloaded)
+        log.info(f"remote artifacts ready: {fresh} of {len(fetched)} file(s) downloaded ({size / 1e6:.1f} MB), "
+                 f"{seconds:.1f} s", extra={"fields": {"event": "downloaded", "files": len(fetched),
+                                                       "downloaded_files": fresh, "bytes": size,
+                                                       "download_seconds": round(seconds, 3)}})
     return fetched

@@ -219,3 +219,33 @@ def test_the_init_container_entry_point_exits_1_naming_the_cause(
     finally:
         for handler in set(logger.handlers) - set(before):  # its JSON handler writes to this test's stderr
             logger.removeHandler(handler)
+
+
+def test_pods_sharing_a_volume_download_a_file_once(server: FileServer, tmp_path: Path) -> None:
+    import threading
+
+    target = tmp_path / "shared" / "model.bin"
+    results: list[object] = []
+    barrier = threading.Barrier(3)
+
+    def pod() -> None:
+        barrier.wait()
+        results.append(fetch(server, target))
+
+    threads = [threading.Thread(target=pod) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert target.read_bytes() == DATA and len(server.seen) == 1
+    assert sorted(bool(r.downloaded) for r in results) == [False, False, True]  # type: ignore[attr-defined]
+
+
+def test_the_summary_counts_verifying_files_already_in_place(server: FileServer, tmp_path: Path, lines: Lines) -> None:
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(DATA)
+    entries = [{"path": "weights/model.bin", "uri": server.url + "/m/model.bin", "sha256": SHA}]
+    fetch_remote_artifacts(tmp_path, entries)
+    summary = lines.of("downloaded")[0]
+    assert (summary["downloaded_files"], summary["bytes"], server.seen) == (0, 0, [])
+    assert isinstance(summary["download_seconds"], float)
