@@ -19,7 +19,7 @@ from nbship.errors import Finding, Location
 from nbship.extract import ServiceCode, extract_service
 from nbship.notebook import Cell, Notebook, parse_notebook
 from nbship.pickles import notebook_reference_findings
-from nbship.spec import ExampleSpec, ProjectSpec, build_spec
+from nbship.spec import ExampleSpec, Overrides, ProjectSpec, build_spec
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def saved_response(cell: Cell) -> tuple[Any, str | None]:
         return None, f"the example's saved output {shown!r} is not a plain literal"
 
 
-def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
+def inspect_notebook(
+    path: Path, *, config_path: Path | None = None, verify: bool = True, overrides: Overrides = Overrides()
+) -> CheckResult:
     """Points 1–6 of ``nbship check``: read, roles, names, IPython syntax, secrets, artifacts.
 
     Raises:
@@ -98,6 +100,7 @@ def inspect_notebook(path: Path, *, config_path: Path | None = None, verify: boo
     spec = None
     if not any(f.severity == "error" for f in findings):
         spec = build_spec(
+            overrides=overrides,
             notebook_path=path,
             notebook_sha256=notebook.sha256,
             notebook_python=notebook.python_version,

@@ -20,7 +20,7 @@ from nbship.errors import CheckFailedError, Finding, ImageError, LockError
 from nbship.parity import run_parity
 from nbship.render import build_files
 from nbship.render.writer import write_tree
-from nbship.spec import ProjectSpec
+from nbship.spec import Overrides, ProjectSpec, repository_choice
 
 if TYPE_CHECKING:
     from nbship.deps import Lockfile, PipSettings
@@ -84,6 +84,7 @@ def render_project(
     lock: bool = True,
     frozen: bool = False,
     platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64",
+    overrides: Overrides = Overrides(),
 ) -> RenderResult:
     """Check the notebook, lock its dependencies, then write its build context to ``out``.
 
@@ -96,7 +97,7 @@ def render_project(
         CheckFailedError: a check or the parity run failed; ``out`` is left as it was.
         LockError: the lock cannot be made, or is stale or missing under ``frozen``.
     """
-    result = inspect_notebook(notebook, config_path=config, verify=verify)
+    result = inspect_notebook(notebook, config_path=config, verify=verify, overrides=overrides)
     if verify and not result.errors:
         result = observed_parity(result)  # the files the code opened ship too
     if result.errors or result.spec is None:
@@ -138,8 +139,9 @@ def build_notebook(
     *,
     config: Path | None = None,
     frozen: bool = False,
+    overrides: Overrides = Overrides(),
 ) -> BuildRecord:
-    """Lock (or check the lock), render into ``out``, then ``build_context``; the config's limits apply.
+    """Lock (or check the lock), render into ``out``, then ``build_context`` with the spec's repository and limits.
 
     Raises:
         LockError: the lock is stale or missing under ``frozen``, or cannot be resolved.
@@ -149,22 +151,71 @@ def build_notebook(
 
     from nbship.deps import pip_settings
     from nbship.image.build import BuildProgress, build_context
-    from nbship.image.builder import run_limits
 
     progress = progress or BuildProgress()
     platform = options.platform or "linux/amd64"
     if platform not in ("linux/amd64", "linux/arm64"):
         raise ImageError(f"--platform {platform}: nbship locks for linux/amd64 or linux/arm64 only")
     progress.stage(f"{'checking the lock' if frozen else 'locking'} and rendering {notebook.name} into {out}")
-    rendered = render_project(notebook, out, config=config, frozen=frozen, platform=platform)  # type: ignore[arg-type]
+    rendered = render_project(notebook, out, config=config, frozen=frozen, platform=platform,  # type: ignore[arg-type]
+                              overrides=overrides)
     if rendered.lock is not None:
         refuse_local_only_pins(rendered.lock.text, pip_settings())
-    spec = rendered.spec
-    limits = spec.config.resources.limits
-    resolved = replace(
-        options,
-        repository=options.repository or spec.config.repository or spec.name,
-        limits=run_limits(limits.cpu, limits.memory),
-    )
-    return build_context(builder, out, resolved, progress, pip=lambda: pip_settings().for_builder(),
+    # the rendered manifest carries the repository and limits the spec resolved (the flag included)
+    return build_context(builder, out, options, progress, pip=lambda: pip_settings().for_builder(),
                          source_dir=notebook.parent)
+
+
+def build(
+    builder: ImageBuilder,
+    source: Path,
+    out: Path,
+    options: BuildOptions,
+    progress: BuildProgress | None = None,
+    *,
+    config: Path | None = None,
+    frozen: bool = False,
+    overrides: Overrides = Overrides(),
+    record: Path | None = None,
+) -> tuple[BuildRecord, Path]:
+    """``nbship build``: a notebook (rendered into ``out`` first) or a rendered build context → its image, and
+    ``nbship-build.json`` written to ``record`` (default: in the build context). Returns the record and its path.
+
+    Raises:
+        as ``build_notebook`` and ``build_directory``.
+    """
+    from nbship.image.builder import RECORD_FILE
+    from nbship.image.record import write_build_record
+
+    if source.is_dir():
+        result = build_directory(builder, source, options, progress, overrides=overrides)
+    else:
+        result = build_notebook(builder, source, out, options, progress, config=config, frozen=frozen,
+                                overrides=overrides)
+    path = record or (source if source.is_dir() else out) / RECORD_FILE
+    write_build_record(path, result)
+    return result, path
+
+
+def build_directory(
+    builder: ImageBuilder,
+    context: Path,
+    options: BuildOptions,
+    progress: BuildProgress | None = None,
+    *,
+    overrides: Overrides = Overrides(),
+) -> BuildRecord:
+    """``build_context`` on a context ``nbship render`` wrote: the repository the run chose (flag, then
+    ``NBSHIP_REPOSITORY``) beats the one rendered into its manifest, as it would have at render time.
+
+    Raises:
+        ImageError: as ``build_context``.
+    """
+    import os
+
+    from nbship.deps import pip_settings
+    from nbship.image.build import BuildProgress, build_context
+
+    chosen = replace(options, repository=repository_choice(overrides.repository, os.environ))
+    return build_context(builder, context, chosen, progress or BuildProgress(),
+                         pip=lambda: pip_settings().for_builder())

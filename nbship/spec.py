@@ -1,21 +1,113 @@
 """Stage 4: checked notebook + config → ``ProjectSpec``, frozen and fully resolved.
 
-Renderers, builders and deployers see only this object: every default and precedence rule is applied here.
+Renderers, builders and deployers see only this object: every default and precedence rule is applied here,
+and only here. Precedence is flag > ``NBSHIP_*`` environment > nbship.yaml > default:
+
+- image repository: ``--repository`` > ``NBSHIP_REPOSITORY`` > ``repository:`` > the service name;
+- resources (requests and limits), the startup budget and the base image: nbship.yaml > nbship's defaults;
+- environment sources of the Deployment: nbship.yaml's ``env:`` > a parameter's notebook value, ``secrets:``,
+  and what the image, the runtime and Kubernetes set (``ALWAYS_SET``, the notebook's ``%env`` settings).
 """
 
 from __future__ import annotations
 
+import json
 import keyword
+import math
+import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nbship import __version__
 from nbship.analysis import EnvRead, ModulePlan, Parameter
 from nbship.artifacts import ArtifactRef, RemoteArtifact
 from nbship.config import Config
+
+REPOSITORY_ENV = "NBSHIP_REPOSITORY"
+# Variables every container has without nbship providing them; reading them needs no source.
+ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT"})
+DEFAULT_STARTUP_SECONDS = 300
+MIN_STARTUP_SECONDS = 60
+STARTUP_LOAD_FACTOR = 3
+STARTUP_HEADROOM_SECONDS = 30
+STARTUP_PERIOD_SECONDS = 5
+
+StartupSource = Literal["config", "measured", "default"]
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line sets for this run; it beats ``NBSHIP_*`` variables, nbship.yaml and the defaults."""
+
+    repository: str | None = None
+
+
+@dataclass(frozen=True)
+class StartupBudget:
+    seconds: int
+    source: StartupSource
+    load_seconds: float | None = None
+
+    @property
+    def failure_threshold(self) -> int:
+        return math.ceil(self.seconds / STARTUP_PERIOD_SECONDS)
+
+
+def startup_budget(configured: int | None, load_seconds: float | None) -> StartupBudget:
+    """The startupProbe budget: config wins, else sized from the measured start-up, else the default.
+
+    ``load_seconds`` is what the smoke test measured from process start to ready: downloads (the model container
+    verifies the files the init container fetched), load cells and warm-up prediction.
+    """
+    if configured is not None:
+        return StartupBudget(configured, "config", load_seconds)
+    if load_seconds is not None:
+        sized = math.ceil(load_seconds * STARTUP_LOAD_FACTOR + STARTUP_HEADROOM_SECONDS)
+        return StartupBudget(max(MIN_STARTUP_SECONDS, sized), "measured", load_seconds)
+    return StartupBudget(DEFAULT_STARTUP_SECONDS, "default")
+
+
+def repository_choice(flag: str | None, environ: Mapping[str, str]) -> str | None:
+    """The repository the run chose over nbship.yaml: the flag, else ``NBSHIP_REPOSITORY``; None for neither."""
+    return flag or environ.get(REPOSITORY_ENV) or None
+
+
+def parameter_text(value: object) -> str:
+    """A parameter's notebook value as the text ``NBSHIP_PARAM_*`` expects (parsed back by the runtime)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    env: str
+    secret: str
+    key: str
+    optional: bool
+
+
+@dataclass(frozen=True)
+class EnvSources:
+    """Where each variable of the service's environment comes from in the Deployment."""
+
+    config_map: tuple[tuple[str, str], ...]  # name, value: parameters' notebook values, overridden by ``env:``
+    secrets: tuple[SecretSource, ...]
+    implicit: tuple[str, ...]  # set by the image, the runtime (the notebook's %env settings) or Kubernetes
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset({k for k, _ in self.config_map} | {s.env for s in self.secrets} | set(self.implicit))
+
+    def unsourced(self, reads: Iterable[EnvRead]) -> list[EnvRead]:
+        """The reads without a default that nothing sets: the service would fail on them."""
+        return [r for r in reads if not r.has_default and r.name not in self.names]
 
 
 @dataclass(frozen=True)
@@ -43,10 +135,45 @@ class ProjectSpec:
     config: Config
     env_reads: tuple[EnvRead, ...] = ()
     nbship_version: str = __version__
+    chosen_repository: str | None = None  # flag or NBSHIP_REPOSITORY (``repository_choice``)
 
     @property
     def source_dir(self) -> Path:
         return self.notebook_path.parent
+
+    @property
+    def repository(self) -> str:
+        """The image repository: flag > ``NBSHIP_REPOSITORY`` > nbship.yaml's ``repository`` > the service name."""
+        return self.chosen_repository or self.config.repository or self.name
+
+    @property
+    def requests(self) -> tuple[tuple[str, str], ...]:
+        resources = self.config.resources.requests
+        return (("cpu", resources.cpu), ("memory", resources.memory))
+
+    @property
+    def limits(self) -> tuple[tuple[str, str], ...]:
+        resources = self.config.resources.limits
+        return (("cpu", resources.cpu), ("memory", resources.memory))
+
+    @property
+    def startup(self) -> StartupBudget:
+        """nbship.yaml's ``timeouts.startup_seconds``, else the default (deploy may size it from a measurement)."""
+        return startup_budget(self.config.timeouts.startup_seconds, None)
+
+    @property
+    def base_image(self) -> str | None:
+        """nbship.yaml's ``base_image``; None lets the Dockerfile pick by Python version, GPU and CUDA."""
+        return self.config.base_image
+
+    @property
+    def env_sources(self) -> EnvSources:
+        config_map = {p.env: parameter_text(p.default) for p in self.parameters}
+        config_map.update(self.config.env)  # the config's env wins over a parameter's notebook value
+        secrets = tuple(SecretSource(s.env, s.secret, s.key, s.optional)
+                        for s in sorted(self.config.secrets, key=lambda s: s.env))
+        implicit = tuple(sorted({k for k, _ in self.settings} | ALWAYS_SET))
+        return EnvSources(tuple(sorted(config_map.items())), secrets, implicit)
 
 
 def service_name(notebook: Path) -> str:
@@ -85,6 +212,8 @@ def build_spec(
     imported: set[str],
     env_reads: tuple[EnvRead, ...] = (),
     nbship_version: str = __version__,
+    overrides: Overrides = Overrides(),
+    environ: Mapping[str, str] | None = None,
 ) -> ProjectSpec:
     name = config.name or service_name(notebook_path)
     python = image_python(config, notebook_python)
@@ -105,4 +234,5 @@ def build_spec(
         config=config,
         env_reads=env_reads,
         nbship_version=nbship_version,
+        chosen_repository=repository_choice(overrides.repository, os.environ if environ is None else environ),
     )

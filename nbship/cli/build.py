@@ -45,34 +45,17 @@ def build(
     """
     from nbship.cli._console import ci_default, console, print_json
     from nbship.cli._github import append_summary, build_summary
-    from nbship.deps import pip_settings
-    from nbship.image.build import BuildOptions, build_context, build_labels, write_build_record
+    from nbship.image.build import BuildOptions, build_labels
     from nbship.image.docker_engine import connect
-    from nbship.project import build_notebook
+    from nbship.project import build
+    from nbship.spec import Overrides
 
-    source = notebook if notebook.is_dir() else notebook.parent
-    options = BuildOptions(
-        repository=repository,
-        extra_tags=tuple(tag or ()),
-        platform=platform,
-        smoke=not no_smoke,
-        push=push,
-        labels=build_labels(source),
-    )
+    options = BuildOptions(extra_tags=tuple(tag or ()), platform=platform, smoke=not no_smoke, push=push,
+                           labels=build_labels(notebook if notebook.is_dir() else notebook.parent))
     builder = connect()
     with _Display(console()) as display:
-        if notebook.is_dir():
-            result = build_context(
-                builder, notebook, options, display.progress, pip=lambda: pip_settings().for_builder()
-            )
-        else:
-            result = build_notebook(
-                builder, notebook, out, options, display.progress, config=config, frozen=ci_default(frozen)
-            )
-    from nbship.image.builder import RECORD_FILE
-
-    record = record or (notebook if notebook.is_dir() else out) / RECORD_FILE
-    write_build_record(record, result)
+        result, record = build(builder, notebook, out, options, display.progress, config=config,
+                               frozen=ci_default(frozen), overrides=Overrides(repository=repository), record=record)
     append_summary(build_summary(result.as_json()))
     if output == "json":
         print_json(result.as_json())

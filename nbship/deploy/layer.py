@@ -123,7 +123,8 @@ def deploy_layer(target: Target, image: ImageChoice | None) -> Iterator[Path]:
 
 def _pin_ops(deployment: dict[str, Any], image: ImageChoice) -> list[dict[str, Any]]:
     """The JSON patch: the image's reference for /version, and a startup budget sized from the measured load."""
-    from nbship.render.k8s import progress_deadline, startup_budget
+    from nbship.render.k8s import progress_deadline
+    from nbship.spec import startup_budget
 
     # the service reports the image it runs as on /version
     ops: list[dict[str, Any]] = [

@@ -28,6 +28,7 @@ from nbship.image.builder import (
     hand_over_pip_ca,
     pip_build_args,
     push_image,
+    run_limits,
 )
 from nbship.image.record import RECORD_FILE, BuildRecord, write_build_record
 from nbship.image.ref import ImageRef
@@ -42,12 +43,12 @@ __all__ = ["RECORD_FILE", "BuildOptions", "BuildProgress", "BuildRecord", "build
 
 @dataclass(frozen=True)
 class BuildOptions:
-    repository: str | None = None  # default: config ``repository``, then the service name
+    repository: str | None = None  # default: the manifest's, resolved by the spec at render time
     extra_tags: tuple[str, ...] = ()
     platform: str | None = None
     smoke: bool = True
     push: bool = False
-    limits: RunLimits = RunLimits()
+    limits: RunLimits | None = None  # default: the manifest's (the config's resources.limits)
     ready_timeout: float = 120.0
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -124,7 +125,8 @@ def build_context(
         progress.stage(f"smoke test of {built.tags[0]}")
         with tempfile.TemporaryDirectory(prefix="nbship-weights-") as staging:
             seeded = seed_folders(manifest.remote_artifacts, Path(staging), source_dir)
-            smoke = smoke_test(builder, built.image_id, context, limits=options.limits,
+            limits = options.limits or run_limits(manifest.image.cpu_limit, manifest.image.memory_limit)
+            smoke = smoke_test(builder, built.image_id, context, limits=limits,
                                ready_timeout=options.ready_timeout, seeded=seeded)
         durations["smoke"] = smoke.seconds
         if not smoke.passed:

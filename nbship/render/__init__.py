@@ -40,7 +40,7 @@ def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
     server, timeouts = spec.config.server, spec.config.timeouts
     stages = {"preprocess": "preprocessing", "predict": "inference", "postprocess": "postprocessing"}
     present = {p.name for p in spec.modules}
-    limits = spec.config.resources.limits
+    limits = dict(spec.limits)
     return Manifest(
         nbship_version=spec.nbship_version,
         name=spec.name,
@@ -49,7 +49,7 @@ def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
         notebook=NotebookRef(spec.notebook_file, spec.notebook_sha256),
         modules=tuple(p.name for p in spec.modules),
         stages={role: module if module in present else None for role, module in stages.items()},
-        image=ImageEntry(spec.config.repository or spec.name, limits.cpu, limits.memory),
+        image=ImageEntry(spec.repository, limits.get("cpu"), limits.get("memory")),
         cells=cells,
         parameters=tuple(ParameterEntry(p.name, p.env, p.default, p.type_name) for p in spec.parameters),
         settings=dict(spec.settings),

@@ -6,24 +6,10 @@ rendered objects against each other. Templates only read these fields (``if`` an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
-STARTUP_PERIOD_SECONDS = 5
-
-StartupSource = Literal["config", "measured", "default"]
-
-
-@dataclass(frozen=True)
-class StartupBudget:
-    seconds: int
-    source: StartupSource
-    load_seconds: float | None = None
-
-    @property
-    def failure_threshold(self) -> int:
-        return math.ceil(self.seconds / STARTUP_PERIOD_SECONDS)
+from nbship.spec import StartupBudget
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,7 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
     config = spec.config
     base = choose_base_image(
         spec.python_version,
-        override=config.base_image,
+        override=spec.base_image,
         gpu=config.gpu is not None,
         cuda=config.gpu.cuda if config.gpu else None,
         lock_text=lock_text,

@@ -22,13 +22,11 @@ Defaults (all from ``nbship.yaml`` when set there):
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TYPE_CHECKING
 
 from nbship.errors import Finding
 from nbship.render.context import (
-    STARTUP_PERIOD_SECONDS,
     ConfigEntry,
     GpuContext,
     ImagePin,
@@ -38,11 +36,15 @@ from nbship.render.context import (
     Probe,
     ScalingContext,
     SecretEnv,
-    StartupBudget,
     TolerationContext,
 )
 from nbship.render.downloads import download_context, writable_dirs
 from nbship.render.monitoring import alert_rules, keda_query, monitor_context
+from nbship.spec import (
+    STARTUP_HEADROOM_SECONDS,
+    STARTUP_LOAD_FACTOR,
+    STARTUP_PERIOD_SECONDS,
+)
 
 if TYPE_CHECKING:
     from nbship.spec import ProjectSpec
@@ -53,29 +55,9 @@ PORT_NAME = "http"
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
 METRICS_PATH = "/metrics"
-DEFAULT_STARTUP_SECONDS = 300
-MIN_STARTUP_SECONDS = 60
-STARTUP_LOAD_FACTOR = 3
-STARTUP_HEADROOM_SECONDS = 30
 PRESTOP_SECONDS = 5
 OVERLAYS = ("staging", "production")
-# Variables every container has without nbship providing them; reading them needs no source.
-ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT"})
 DEFAULT_DOWNLOAD_SECONDS = 900  # unmeasured downloads: room for a few GB at modest bandwidth
-
-
-def startup_budget(configured: int | None, load_seconds: float | None) -> StartupBudget:
-    """The startupProbe budget: config wins, else sized from the measured start-up, else the default.
-
-    ``load_seconds`` is what the smoke test measured from process start to ready: downloads (the model container
-    verifies the files the init container fetched), load cells and warm-up prediction.
-    """
-    if configured is not None:
-        return StartupBudget(configured, "config", load_seconds)
-    if load_seconds is not None:
-        sized = math.ceil(load_seconds * STARTUP_LOAD_FACTOR + STARTUP_HEADROOM_SECONDS)
-        return StartupBudget(max(MIN_STARTUP_SECONDS, sized), "measured", load_seconds)
-    return StartupBudget(DEFAULT_STARTUP_SECONDS, "default")
 
 
 def progress_deadline(startup_seconds: int, download_seconds: float | None = None, downloads: bool = False) -> int:
@@ -92,23 +74,8 @@ def progress_deadline(startup_seconds: int, download_seconds: float | None = Non
 
 def image_pin(spec: ProjectSpec) -> ImagePin:
     """``<repository>:<version>``; the deploy layer pins the built image over it."""
-    placeholder = spec.config.repository or spec.name
+    placeholder = spec.repository
     return ImagePin(placeholder, placeholder, spec.version, None)
-
-
-def parameter_text(value: object) -> str:
-    """A parameter's notebook value as the text ``NBSHIP_PARAM_*`` expects (parsed back by the runtime)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    return json.dumps(value, sort_keys=True)
-
-
-def _config_entries(spec: ProjectSpec) -> tuple[ConfigEntry, ...]:
-    entries = {p.env: parameter_text(p.default) for p in spec.parameters}
-    entries.update(spec.config.env)  # the config's env wins over a parameter's notebook value
-    return tuple(ConfigEntry(k, v) for k, v in sorted(entries.items()))
 
 
 def build_context(spec: ProjectSpec) -> ManifestContext:
@@ -118,7 +85,7 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         ConfigError: a remote artifact's folder cannot be made writable (see ``downloads.writable_dirs``).
     """
     config = spec.config
-    startup = startup_budget(config.timeouts.startup_seconds, None)
+    startup = spec.startup
     selector = (("app.kubernetes.io/instance", spec.name), ("app.kubernetes.io/name", spec.name))
     labels = tuple(sorted({
         *selector,
@@ -127,10 +94,10 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         ("app.kubernetes.io/part-of", spec.name),
         ("app.kubernetes.io/version", spec.version),
     }))
-    entries = _config_entries(spec)
-    secrets = tuple(SecretEnv(s.env, s.secret, s.key, s.optional) for s in sorted(config.secrets, key=lambda s: s.env))
-    implicit = tuple(sorted({k for k, _ in spec.settings} | ALWAYS_SET))
-    sources = {e.key for e in entries} | {s.name for s in secrets} | set(implicit)
+    env = spec.env_sources
+    entries = tuple(ConfigEntry(k, v) for k, v in env.config_map)
+    secrets = tuple(SecretEnv(s.env, s.secret, s.key, s.optional) for s in env.secrets)
+    implicit, sources = env.implicit, env.names
     gpu = None
     if config.gpu is not None:
         gpu = GpuContext(
@@ -166,8 +133,8 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         port_name=PORT_NAME,
         container=CONTAINER,
         uid=UID,
-        requests=(("cpu", config.resources.requests.cpu), ("memory", config.resources.requests.memory)),
-        limits=(("cpu", config.resources.limits.cpu), ("memory", config.resources.limits.memory)),
+        requests=spec.requests,
+        limits=spec.limits,
         gpu=gpu,
         config_entries=entries,
         secret_env=secrets,

@@ -6,8 +6,8 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult, smoke_test
 from nbship.render.dockerfile import PIP_CA_BUNDLE
 from nbship.runtime.manifest import ExampleEntry, ImageEntry, Manifest, NotebookRef, ServiceEntry, manifest_text
+from tests.fakes import FakeBuilder, FakeContainer
 
 EXAMPLE = {"request": {"x": [1.0, 2.0]}, "response": {"label": "ok", "y": [1.5, 2.0]}, "cell": 9}
 
@@ -95,79 +96,6 @@ class FakeService:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@dataclass
-class FakeContainer:
-    url: str
-    uid: int = 10001
-    alive: bool = True
-    removed: bool = False
-    log: str = '{"event": "ready", "load_seconds": 0.25}\nline two\n'
-
-    def running(self) -> bool:
-        return self.alive
-
-    def process_uid(self) -> int:
-        return self.uid
-
-    def logs(self, tail: int) -> str:
-        return "\n".join(self.log.splitlines()[-tail:])
-
-    def remove(self, grace_seconds: int) -> None:
-        self.removed = True
-
-
-@dataclass
-class FakeBuilder:
-    """Implements ``ImageBuilder``; records what it was asked to do."""
-
-    images: dict[str, str] = field(default_factory=dict)
-    builds: list[dict[str, Any]] = field(default_factory=list)
-    container: FakeContainer | None = None
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    seeds: list[dict[str, dict[str, bytes]]] = field(default_factory=list)  # what seeded folders held
-    environments: list[dict[str, str]] = field(default_factory=list)
-    digests: dict[str, str] = field(default_factory=dict)
-
-    def image_id(self, ref: str) -> str | None:
-        return self.images.get(ref)
-
-    def image_size(self, ref: str) -> int | None:
-        return 1000 if ref in self.images else None
-
-    def build(
-        self,
-        context: Path,
-        tag: str,
-        *,
-        buildargs: Mapping[str, str],
-        labels: Mapping[str, str],
-        platform: str | None,
-        on_line: Callable[[str], None],
-    ) -> str:
-        on_line("Step 1/1 : FROM python:3.11-slim")
-        image = f"sha256:{len(self.builds):064d}"
-        self.builds.append({"tag": tag, "buildargs": dict(buildargs), "labels": dict(labels), "platform": platform})
-        self.images[tag] = image
-        return image
-
-    def tag(self, image: str, ref: str) -> None:
-        self.images[ref] = image
-
-    def run(
-        self, image: str, *, port: int, limits: RunLimits, environment: Mapping[str, str], writable: Sequence[str] = (),
-        seeded: Mapping[str, Path] | None = None,
-    ) -> FakeContainer:
-        assert self.container is not None
-        self.runs.append({"image": image, "port": port, "limits": limits})
-        self.seeds.append({k: {p.name: p.read_bytes() for p in v.iterdir()} for k, v in (seeded or {}).items()})
-        self.environments.append(dict(environment))
-        return self.container
-
-    def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str:
-        on_progress(PushProgress("abc123", "Pushing", 5, 10))
-        return self.digests.get(ref, "sha256:" + "d" * 64)
 
 
 @pytest.fixture

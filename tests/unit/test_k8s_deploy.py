@@ -25,6 +25,7 @@ from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult
 from nbship.render.k8s import render_manifests
 from nbship.spec import ProjectSpec
+from tests.fakes import FakeCluster
 
 
 def context(tmp_path: Path, config: dict[str, Any] | None = None) -> Path:
@@ -171,42 +172,6 @@ def test_the_cli_module_imports_nothing_heavy() -> None:
             "print(sorted(heavy & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
-
-
-class FakeCluster:
-    """A ``ClusterClient`` that replays Deployment states and records what nbship sends (no API server)."""
-
-    def __init__(self, states: list[dict[str, Any] | None], replicasets: list[dict[str, Any]]) -> None:
-        self.states, self.replicasets = states, replicasets
-        self.applied: list[tuple[dict[str, Any], bool]] = []
-
-    def kustomize(self, directory: Path) -> str:
-        template = {"metadata": {"labels": {"app": "churn"}},
-                    "spec": {"containers": [{"name": "model", "image": "new"}]}}
-        return yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment",
-                               "metadata": {"name": "churn", "namespace": "ml"},
-                               "spec": {"selector": {"matchLabels": {"app": "churn"}}, "template": template}})
-
-    def apply(self, manifests: str, *, force_conflicts: bool) -> str:
-        self.applied.append((yaml.safe_load(manifests), force_conflicts))
-        return ""
-
-    def diff(self, manifests: str) -> str:
-        return ""
-
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        if kind == "namespace":
-            return {"metadata": {"name": name}}
-        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
-
-    def list_objects(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
-        return self.replicasets if kind == "replicaset" else []
-
-    def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
-        return []
-
-    def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail: int) -> str:
-        return ""
 
 
 def live(revision: int, **status: Any) -> dict[str, Any]:

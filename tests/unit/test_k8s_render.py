@@ -12,8 +12,8 @@ from nbship.analysis import EnvRead, Parameter
 from nbship.artifacts import ArtifactRef, RemoteArtifact
 from nbship.config import Config
 from nbship.errors import CheckFailedError, ConfigError
-from nbship.render.k8s import env_findings, render_manifests, startup_budget
-from nbship.spec import ProjectSpec
+from nbship.render.k8s import env_findings, render_manifests
+from nbship.spec import ProjectSpec, startup_budget
 
 
 def make_spec(config: dict[str, Any] | None = None, **fields: Any) -> ProjectSpec:

@@ -17,7 +17,8 @@ from nbship.errors import ConfigError
 from nbship.image.record import BuildRecord, write_build_record
 from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult
-from nbship.render.k8s import progress_deadline, render_manifests, startup_budget
+from nbship.render.k8s import progress_deadline, render_manifests
+from nbship.spec import startup_budget
 from tests.unit.test_k8s_render import make_spec, objects
 
 SHA = "a" * 64
