@@ -244,7 +244,7 @@ def test_pods_sharing_a_volume_download_a_file_once(server: FileServer, tmp_path
 def test_the_summary_counts_verifying_files_already_in_place(server: FileServer, tmp_path: Path, lines: Lines) -> None:
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "model.bin").write_bytes(DATA)
-    entries = [{"path": "weights/model.bin", "uri": server.url + "/m/model.bin", "sha256": SHA}]
+    entries = [RemoteArtifactEntry("weights/model.bin", server.url + "/m/model.bin", SHA)]
     fetch_remote_artifacts(tmp_path, entries)
     summary = lines.of("downloaded")[0]
     assert (summary["downloaded_files"], summary["bytes"], server.seen) == (0, 0, [])
