@@ -29,6 +29,8 @@ _PASS_THROUGH = frozenset({"str", "os.fspath", "os.path.abspath", "os.path.normp
 _UNKNOWN: Any = object()
 _CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
 _SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,9}$")
+_PLACEHOLDER = re.compile(r"\}|%[-#0 +\d.]*[a-zA-Z]")
+_FIELD_ACCESS = re.compile(r"\{[^}]*[.\[]")  # "{0.__class__}": attribute access is no path
 _WIDE = re.compile(r"\d{4,}")  # a format width that would build a huge string: not a path
 
 
@@ -181,7 +183,10 @@ def _tail(node: ast.expr) -> str | None:
                    key=lambda n: (n.lineno, n.col_offset))
     constants = [str(n.value) for n in nodes]
     pieces = [c.strip("/") for c in constants if c.strip("/")]
-    return pieces[-1].rsplit("/", 1)[-1] if pieces else None
+    if not pieces:
+        return None
+    tail = _PLACEHOLDER.split(pieces[-1].rsplit("/", 1)[-1])[-1]  # after "{…}" and "%s" of a template
+    return tail or None
 
 
 def _is_path_expression(node: ast.expr) -> bool:
@@ -282,7 +287,8 @@ class _Evaluator:
             owner = self._value(node.func.value)
             if isinstance(owner, PurePosixPath) and last in ("joinpath", "with_suffix", "with_name"):
                 return getattr(owner, last)(*args)
-            if isinstance(owner, str) and last == "format" and not _WIDE.search(owner):
+            if isinstance(owner, str) and last == "format" and not _WIDE.search(owner) and not _FIELD_ACCESS.search(
+                    owner):
                 keywords = {k.arg: self._value(k.value) for k in node.keywords if k.arg}
                 if any(v is _UNKNOWN for v in keywords.values()) or len(keywords) != len(node.keywords):
                     return _UNKNOWN

@@ -94,10 +94,11 @@ def test_absolute_built_paths_are_refused_but_a_separator_literal_is_not(tmp_pat
             "in the image")]
 
 
-def test_huge_format_widths_are_not_evaluated(tmp_path: Path) -> None:
-    path = write_notebook(tmp_path / "nb.ipynb", code("x = 'a'\np = open(f'{x:>999999999}.csv')", "load"))
+def test_huge_format_widths_and_attribute_access_are_not_evaluated(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "nb.ipynb", code(
+        "x = 'a'\np = open(f'{x:>999999999}.csv')\nq = open('{0.__class__}/{1:>99999}.csv'.format(x, x))", "load"))
     uses = path_uses(extract_service(parse_notebook(path)).cells)
-    assert [(u.text, u.tail) for u in uses if not u.literal] == [(None, ".csv")]
+    assert [(u.text, u.tail) for u in uses if not u.literal] == [(None, ".csv"), (None, ".csv")]
 
 
 def test_a_name_assigned_earlier_in_the_same_cell_counts(tmp_path: Path) -> None:
