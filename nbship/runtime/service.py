@@ -6,7 +6,6 @@ Routes (``app.py``, ``kserve.py``) only translate HTTP to these calls; every out
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -16,7 +15,7 @@ from typing import Any
 
 from .executor import Overloaded, PredictionPool, PredictionTimeout
 from .logs import SERVICE
-from .manifest import Manifest
+from .manifest import Manifest, ServiceEntry
 from .metrics import Metrics
 from .pipeline import Pipeline, load_pipeline, to_jsonable
 from .provenance import CellLocator, summary
@@ -40,31 +39,11 @@ class Refusal(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class ServiceSettings:
-    max_concurrency: int = 4
-    queue_size: int = 16
-    predict_timeout_seconds: float = 30.0
-    max_body_bytes: int = 10 * 1024 * 1024
-    max_batch_items: int = 256
-    max_connections: int = 32
-    body_timeout_seconds: float = 10.0
-    log_payloads: bool = False
-    shutdown_grace_seconds: float = 30.0
-    payload_sample_rate: float = 1.0
-    sensitive_fields: tuple[str, ...] = ()
-
-    @classmethod
-    def from_manifest(cls, manifest: Manifest) -> ServiceSettings:
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in dataclasses.asdict(manifest.service).items() if k in known})
-
-
 @dataclass
 class Service:
     root: Path
     manifest: Manifest
-    settings: ServiceSettings
+    settings: ServiceEntry  # the manifest's service section: limits, deadlines, logging
     metrics: Metrics
     pool: PredictionPool
     locator: CellLocator
@@ -77,7 +56,7 @@ class Service:
 
     @classmethod
     def create(cls, root: Path, manifest: Manifest) -> Service:
-        settings = ServiceSettings.from_manifest(manifest)
+        settings = manifest.service
         metrics = Metrics(manifest.name, manifest.version)
         pool = PredictionPool(settings.max_concurrency, settings.queue_size)
         service = cls(root, manifest, settings, metrics, pool, CellLocator(root, manifest))
