@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +28,7 @@ ARTIFACT_SUFFIXES = frozenset(
     ".safetensors .txt .model .ckpt .tflite .pb .yaml .yml .msgpack .ubj .cbm .lgb .xgb .vocab .spm .gz .zip "
     ".tar .index".split()
 )
+_UNCOPYABLE = re.compile(r"[$\\\"'*?\[\]\x00-\x1f\x7f]")
 _SKIPPED = frozenset({"__pycache__", ".ipynb_checkpoints"})
 _NOT_SHIPPED_SUFFIXES = (".ipynb", ".pyc", ".pyo", ".pyd")  # .dockerignore drops bytecode: it never ships
 
@@ -134,6 +136,12 @@ def find_artifacts(
         if relative in found:
             return
         where = Location(notebook.name, cell, line) if cell is not None else Location("nbship.yaml")
+        if _UNCOPYABLE.search(relative):
+            # COPY reads its sources as patterns (and may expand $VARIABLES), even in its JSON form
+            findings.append(Finding("error", "artifact", f"'{relative}' has a character the image build cannot copy "
+                                    "literally ($, \\, quotes, *, ?, [ ] or a control character)", where,
+                                    "Rename the file or folder."))
+            return
         scan = _scan_folder(base, base / relative) if (base / relative).is_dir() else None
         if scan is not None and (scan.escaping or scan.dotfiles or not scan.shipped):
             problems = _folder_findings(relative, scan, where)

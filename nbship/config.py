@@ -13,20 +13,36 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from nbship.config_values import image_reference, one_line, resource_name, safe_path
 from nbship.errors import ConfigError
 
 CONFIG_FILE = "nbship.yaml"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _one_line(cls, v: Any, info: ValidationInfo) -> Any:
+        # Only env: values may hold a line break: they reach nothing but a JSON-quoted ConfigMap literal.
+        return v if info.field_name == "env" else one_line(v)
 
 
 class ResourceAmounts(_Strict):
@@ -58,6 +74,11 @@ class Gpu(_Strict):
         default_factory=lambda: [Toleration(key="nvidia.com/gpu")], description="taints GPU nodes carry"
     )
     cuda: str | None = Field(None, description="CUDA version of the base image; by default from the locked framework")
+
+    @field_validator("resource")
+    @classmethod
+    def _resource_name(cls, v: str) -> str:
+        return resource_name(v)
 
 
 class Autoscaling(_Strict):
@@ -114,7 +135,7 @@ class Artifact(_Strict):
     def _relative(cls, v: str) -> str:
         if Path(v).is_absolute() or ".." in Path(v).parts:
             raise ValueError("must be a relative path inside the notebook's folder")
-        return v
+        return safe_path(v)
 
     @model_validator(mode="after")
     def _remote_needs_hash(self) -> Artifact:
@@ -278,6 +299,11 @@ class Config(_Strict):
         if v is not None and (len(v) > 63 or not _DNS1123.match(v)):
             raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63")
         return v
+
+    @field_validator("base_image", "repository")
+    @classmethod
+    def _image_ref(cls, v: str | None) -> str | None:
+        return v if v is None else image_reference(v)
 
     @field_validator("python")
     @classmethod

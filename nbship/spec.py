@@ -26,6 +26,8 @@ from nbship import __version__
 from nbship.analysis import EnvRead, ModulePlan, Parameter
 from nbship.artifacts import ArtifactRef, RemoteArtifact
 from nbship.config import Config
+from nbship.config_values import has_control_character
+from nbship.errors import ConfigError
 
 REPOSITORY_ENV = "NBSHIP_REPOSITORY"
 # Variables every container has without nbship providing them; reading them needs no source.
@@ -215,6 +217,10 @@ def build_spec(
     overrides: Overrides = Overrides(),
     environ: Mapping[str, str] | None = None,
 ) -> ProjectSpec:
+    if has_control_character(notebook_path.name):
+        raise ConfigError(
+            f"{notebook_path.name!r}: the notebook's file name holds a line break or control character, which "
+            "would reach the Dockerfile and the manifests", hint="Rename the notebook.")
     name = config.name or service_name(notebook_path)
     python = image_python(config, notebook_python)
     return ProjectSpec(

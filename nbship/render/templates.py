@@ -6,6 +6,7 @@ Templates live in the top-level ``templates/`` directory of a source checkout an
 
 from __future__ import annotations
 
+import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,11 @@ def dockerfile_quote(value: object) -> str:
     return '"' + text.replace("\n", " ") + '"'
 
 
+def comment_text(value: object) -> str:
+    """Text for a ``#`` comment: a line break in a name (a notebook called ``x\\nRUN …``) cannot end the comment."""
+    return _CONTROL.sub("?", str(value))
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The cached environment: strict about undefined names, whitespace-faithful, with ``shell_quote``.
@@ -60,4 +67,5 @@ def environment() -> Environment:
     )
     env.filters["shell_quote"] = shell_quote
     env.filters["dockerfile_quote"] = dockerfile_quote
+    env.filters["comment"] = comment_text
     return env
