@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -58,3 +60,42 @@ def test_slow_uploads_get_408_and_cannot_take_more_than_their_share(serve: Serve
         assert 0.9 < seconds < 3.0  # at the 1 s deadline, not when the client gives up
     assert after.status_code == 200  # the slots are free again
     assert {status for _, status in watch.samples} == {200}  # probes are never refused for want of a slot
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_held_by_uploads_stays_near_body_limit_times_connection_limit(serve: Serve) -> None:
+    body_limit, clients = 4 * 2**20, 24
+    service = serve(max_body_bytes=body_limit, max_connections=LIMIT, body_timeout_seconds=5.0, max_concurrency=1,
+                    queue_size=1)
+    before = rss_bytes(service.process.pid)
+    sockets = []
+    almost = b" " * (body_limit - 1)  # every client sends all but the last byte of the largest allowed body
+
+    def upload() -> None:
+        sock = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+        sockets.append(sock)
+        with contextlib.suppress(OSError):  # refused (503) and closed before the body was read
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {body_limit}\r\n\r\n".encode() + almost)
+
+    threads = [threading.Thread(target=upload) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    time.sleep(1.0)
+    held = rss_bytes(service.process.pid) - before
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        alive = client.get("/healthz").status_code
+    for sock in sockets:
+        sock.close()
+    assert alive == 200
+    # Unbounded, the 24 uploads held 103 MiB; the limit admits 4 (16 MiB of bodies, about 21 MiB measured with the
+    # process's own overhead) and leaves the others in socket buffers of 64 KiB.
+    assert held < (LIMIT + 3) * body_limit, f"{held / 2**20:.0f} MiB held by {clients} uploads"
