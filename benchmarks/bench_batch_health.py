@@ -11,13 +11,18 @@ the machine's own noise is visible beside the figures. Scenarios:
 - ``batch-valid``: 256 valid items, each sleeping 5 ms in the model (1.3 s of work on one worker).
 - ``predict-10mib``: one ``/predict`` payload of 10 MiB of numbers (validated on a thread, refused with 422).
 
+Then the memory that 24 uploads of all but the last byte of a 4 MiB body hold in the service (RSS growth), with
+``server.max_connections`` 4 and, for comparison, 1000 (in effect no limit).
+
     .venv/bin/python benchmarks/bench_batch_health.py [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
 import statistics
 import sys
 import tempfile
@@ -77,6 +82,42 @@ def measure(url: str, path: str, body: bytes) -> tuple[float, int, list[float]]:
     return seconds, status, samples
 
 
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def upload_memory(tmp: Path, max_connections: int, clients: int = 24, body_limit: int = 4 * 2**20) -> float:
+    """MiB of RSS growth while ``clients`` uploads of all but one byte of a ``body_limit`` body are held."""
+    context = build_context(tmp / f"mem{max_connections}", max_body_bytes=body_limit, max_connections=max_connections,
+                            body_timeout_seconds=30.0)
+    running = start(context)
+    sockets: list[socket.socket] = []
+    try:
+        before = rss_bytes(running.process.pid)
+        head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: {body_limit}\r\n\r\n".encode()
+
+        def upload() -> None:
+            sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+            sockets.append(sock)
+            with contextlib.suppress(OSError):  # refused (503) and closed before the body was read
+                sock.sendall(head + b" " * (body_limit - 1))
+
+        threads = [threading.Thread(target=upload) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        time.sleep(1.0)
+        return (rss_bytes(running.process.pid) - before) / 2**20
+    finally:
+        for sock in sockets:
+            sock.close()
+        running.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -93,6 +134,8 @@ def main() -> None:
                     results[name].append(measure(running.url, path, body))
         finally:
             running.terminate()
+        memory = {limit: statistics.median(upload_memory(Path(tmp) / str(i), limit) for i in range(args.rounds))
+                  for limit in (4, 1000)}
     print(f"/healthz latency while one request is in flight; {args.rounds} rounds, poll every 10 ms")
     print(f"{'scenario':<15}{'body':>10}{'status':>8}{'request s':>11}{'median ms':>11}{'p99 ms':>9}{'worst ms':>10}")
     for name, rounds in results.items():
@@ -103,6 +146,12 @@ def main() -> None:
         size = f"{len(scenarios[name][1]) / 1e6:.1f} MB" if scenarios[name][1] else "-"
         print(f"{name:<15}{size:>10}{statuses:>8}{request:>11.3f}{statistics.median(samples) * 1e3:>11.1f}"
               f"{p99 * 1e3:>9.1f}{samples[-1] * 1e3:>10.1f}")
+
+    print()
+    print("RSS held by 24 uploads of 4 MiB (all but the last byte), median of the rounds:")
+    for limit, mib in memory.items():
+        print(f"  max_connections {limit:>4}: {mib:6.1f} MiB (bodies admitted: {min(limit, 24) * 4} MiB)")
+    print(f"  ratio: {memory[1000] / memory[4]:.1f}x")
 
 
 if __name__ == "__main__":
