@@ -29,6 +29,7 @@ from nbship.errors import (
     RolloutInterruptedError,
 )
 from nbship.image.ref import ImageRef
+from tests.fakes import FakeClock, ScriptedCluster, Step
 from tests.unit.test_k8s_deploy import context
 
 UID = "deployment-uid"
@@ -39,27 +40,6 @@ TIMED_OUT = {"type": "Progressing", "status": "False", "reason": "ProgressDeadli
 NEW_RS = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated",
           "message": f'Created new replica set "{NAME}-3"'}
 TWO_REPLICAS = {"replicas": 2, "autoscaling": {"enabled": False}}
-
-Step = dict[str, Any] | BaseException
-
-
-class Clock:
-    """Fake time for ``Pace``: sleeping moves it on at once, and every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def pace(self, poll: float = 1.0) -> Pace:
-        return Pace(poll_seconds=poll, sleep=self.sleep, clock=self)
-
 
 def state(revision: int, *, observed: int | None = None, desired: int = 2, updated: int = 0, available: int = 0,
           total: int | None = None, conditions: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
@@ -90,58 +70,7 @@ def stuck_pod(revision: int) -> dict[str, Any]:
                 "reason": "ImagePullBackOff", "message": "manifest unknown"}}}]}}
 
 
-class ScriptedCluster:
-    """A ``ClusterClient``: the Deployment reads ``before`` until something is applied, then follows ``script``
-    (its last step repeats); ``kustomize`` returns the layer's rendered base Deployment (the overlays are
-    kustomize's business, exercised on the rig)."""
-
-    def __init__(self, before: dict[str, Any] | None, script: Sequence[Step], *,
-                 replicasets: Sequence[dict[str, Any]] = (), pods: Sequence[dict[str, Any]] = (),
-                 apply_errors: Sequence[BaseException] = (), interrupt_on_pods: bool = False) -> None:
-        self.before, self.script = before, list(script)
-        self.replicasets, self.pods = list(replicasets), list(pods)
-        self.apply_errors, self.interrupt_on_pods = list(apply_errors), interrupt_on_pods
-        self.applied: list[dict[str, Any]] = []
-
-    def kustomize(self, directory: Path) -> str:
-        document = yaml.safe_load((directory.parent / "base" / "deployment.yaml").read_text(encoding="utf-8"))
-        document["metadata"]["namespace"] = "ml"
-        return yaml.safe_dump(document)
-
-    def apply(self, manifests: str, *, force_conflicts: bool) -> str:
-        if self.apply_errors:
-            raise self.apply_errors.pop(0)
-        self.applied.append(yaml.safe_load(manifests))
-        return ""
-
-    def diff(self, manifests: str) -> str:
-        return ""
-
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        if kind == "namespace":
-            return {"metadata": {"name": name}}
-        if kind != "deployment":
-            return None
-        if not self.applied:
-            return self.before
-        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        if isinstance(step, BaseException):
-            raise step
-        return step
-
-    def list_objects(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
-        if kind == "pod" and self.interrupt_on_pods:
-            raise KeyboardInterrupt  # Ctrl-C lands while kubectl runs, where the wait spends its time
-        return self.replicasets if kind == "replicaset" else self.pods if kind == "pod" else []
-
-    def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
-        return []
-
-    def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail: int) -> str:
-        return ""
-
-
-def run_deploy(tmp_path: Path, cluster: ScriptedCluster, clock: Clock, *, poll: float = 1.0,
+def run_deploy(tmp_path: Path, cluster: ScriptedCluster, clock: FakeClock, *, poll: float = 1.0,
                timeout: float | None = None) -> tuple[Any, list[str]]:
     messages: list[str] = []
 
@@ -149,15 +78,15 @@ def run_deploy(tmp_path: Path, cluster: ScriptedCluster, clock: Clock, *, poll: 
         messages.append(p.message)
 
     result = deploy(cluster, Target(context(tmp_path, TWO_REPLICAS), "production"), ImageChoice(CHURN_3, None),
-                    timeout=timeout, on_progress=progress, pace=clock.pace(poll))
+                    timeout=timeout, on_progress=progress, pace=Pace(poll_seconds=poll, sleep=clock.sleep, clock=clock))
     return result, messages
 
 
 def test_15_a_stale_progress_deadline_does_not_fail_the_deploy_that_fixes_a_stuck_revision(tmp_path: Path) -> None:
     """Revision 2 is stuck (its image does not exist, its deadline passed). Deploying a good revision 3, the
     controller takes 30 s to observe the new spec: until then the status, the revision annotation and the
-    newest pods are revision 2's, and none of them may fail the deploy (before the fix: failed at once, and
-    "rolled back" to revision 1 of … nothing, or to the stuck revision)."""
+    newest pods are revision 2's, and none of them may fail the deploy (before the fix it failed at once and
+    rolled back)."""
     stuck: dict[str, Any] = {"updated": 1, "available": 2, "total": 3, "conditions": [TIMED_OUT]}
     script: list[Step] = [state(3, observed=2, **stuck)] * 30 + [
         state(3, updated=1, available=2, total=3, conditions=[NEW_RS]),
@@ -166,7 +95,7 @@ def test_15_a_stale_progress_deadline_does_not_fail_the_deploy_that_fixes_a_stuc
     ]
     cluster = ScriptedCluster(state(2, **stuck), script, replicasets=[replicaset(1), replicaset(2)],
                               pods=[stuck_pod(2)])
-    clock = Clock()
+    clock = FakeClock()
     result, messages = run_deploy(tmp_path, cluster, clock)
     assert (result.revision, result.previous_revision) == (3, 2)
     assert len(cluster.applied) == 1  # nothing rolled back
@@ -178,7 +107,7 @@ def test_15_a_stale_progress_deadline_does_not_fail_the_deploy_that_fixes_a_stuc
     again = ScriptedCluster(state(2, updated=2, available=2), [state(3, updated=1, available=2, total=3,
                                                                     conditions=[TIMED_OUT])])
     with pytest.raises(RolloutFailedError, match="exceeded its progress deadline"):
-        run_deploy(tmp_path / "again", again, Clock())
+        run_deploy(tmp_path / "again", again, FakeClock())
 
 
 def test_16_transient_api_errors_are_retried_with_backoff_and_a_lost_server_is_said(tmp_path: Path) -> None:
@@ -187,7 +116,7 @@ def test_16_transient_api_errors_are_retried_with_backoff_and_a_lost_server_is_s
     script: list[Step] = [state(3, observed=2), blip, blip, blip, state(3, updated=1, total=3, available=2),
                           blip, state(3, updated=2, available=2)]
     cluster = ScriptedCluster(state(2, updated=2, available=2), script, apply_errors=[blip])
-    clock = Clock()
+    clock = FakeClock()
     result, messages = run_deploy(tmp_path, cluster, clock, poll=3.0)
     assert result.revision == 3 and len(cluster.applied) == 1
     # apply retried once; polls every 3 s; three failed reads in a row back off 0.5, 1, 2 s; a later one starts over
@@ -197,7 +126,7 @@ def test_16_transient_api_errors_are_retried_with_backoff_and_a_lost_server_is_s
 
     # An API server gone for longer than the retries: say so, say the rollout goes on, exit 3, touch nothing.
     gone = ScriptedCluster(state(2, updated=2, available=2), [state(3, observed=2), blip])
-    clock = Clock()
+    clock = FakeClock()
     with pytest.raises(ClusterUnavailableError, match="lost the API server while waiting for the rollout") as e:
         run_deploy(tmp_path / "gone", gone, clock, poll=3.0)
     assert e.value.exit_code == ExitCode.ENVIRONMENT and "gave up after 7 tries over 30 s" in e.value.message
@@ -296,7 +225,7 @@ def test_17_the_default_wait_is_the_progress_deadline_times_the_surge_steps(tmp_
     at each step: the rollout takes 1000 s and is healthy. The old fixed 600 s wait rolled it back."""
     cluster = ScriptedCluster(state(2, updated=2, available=2), slow_rollout(500, poll=10.0),
                               replicasets=[replicaset(2), replicaset(3)])
-    clock = Clock()
+    clock = FakeClock()
     result, messages = run_deploy(tmp_path, cluster, clock, poll=10.0)
     assert result.revision == 3 and len(cluster.applied) == 1 and clock.now >= 1000
     assert "waiting up to 1200 s: progressDeadlineSeconds 600 s × 2 rolling-update steps" in messages
@@ -305,7 +234,7 @@ def test_17_the_default_wait_is_the_progress_deadline_times_the_surge_steps(tmp_
     cluster = ScriptedCluster(state(2, updated=2, available=2), slow_rollout(500, poll=10.0),
                               replicasets=[replicaset(2), replicaset(3)])
     with pytest.raises(RolloutFailedError, match="timed out after 600 s"):
-        run_deploy(tmp_path / "fixed", cluster, Clock(), poll=10.0, timeout=600)
+        run_deploy(tmp_path / "fixed", cluster, FakeClock(), poll=10.0, timeout=600)
 
     # The steps follow replicas / maxSurge (25 %, rounded up); a first deploy has no old pods to replace.
     base = yaml.safe_load((context(tmp_path / "four", {"replicas": 4, "autoscaling": {"enabled": False},
@@ -332,7 +261,7 @@ def test_18_ctrl_c_during_the_wait_names_the_revision_and_what_to_run_and_exits_
 
     cluster = interrupted_cluster()
     with pytest.raises(RolloutInterruptedError) as e:
-        run_deploy(tmp_path / "lib", cluster, Clock())
+        run_deploy(tmp_path / "lib", cluster, FakeClock())
     assert (e.value.revision, e.value.previous, e.value.exit_code) == (3, 2, ExitCode.INTERRUPTED)
     assert len(cluster.applied) == 1  # nothing rolled back behind the user's back
 
