@@ -152,20 +152,19 @@ class FakeClock:
         self.now += seconds
 
 
-class ScriptedCluster:
-    """A ``ClusterClient`` whose Deployment reads ``before`` until something is applied, then follows ``script``
+class ScriptedCluster(FakeCluster):
+    """A ``FakeCluster`` whose Deployment reads ``before`` until something is applied, then follows ``script``
     (a state, or an error to raise; the last step repeats). ``kustomize`` returns the rendered base Deployment
     of the layer's build context in the layer's namespace (the overlays are kustomize's business, exercised on
-    the rig); ``list_objects`` returns ``replicasets`` and ``pods``, or raises ``KeyboardInterrupt`` for pods
-    when ``interrupt_on_pods``; ``apply`` first raises each of ``apply_errors``."""
+    the rig); ``list_objects`` also returns ``pods``, or raises ``KeyboardInterrupt`` for them when
+    ``interrupt_on_pods``; ``apply`` first raises each of ``apply_errors``."""
 
     def __init__(self, before: dict[str, Any] | None, script: Sequence[Step], *,
                  replicasets: Sequence[dict[str, Any]] = (), pods: Sequence[dict[str, Any]] = (),
                  apply_errors: Sequence[BaseException] = (), interrupt_on_pods: bool = False) -> None:
-        self.before, self.script = before, list(script)
-        self.replicasets, self.pods = list(replicasets), list(pods)
+        super().__init__([before], list(replicasets))
+        self.script, self.pods = list(script), list(pods)
         self.apply_errors, self.interrupt_on_pods = list(apply_errors), interrupt_on_pods
-        self.applied: list[dict[str, Any]] = []
 
     def kustomize(self, directory: Path) -> str:
         layer = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
@@ -176,34 +175,22 @@ class ScriptedCluster:
     def apply(self, manifests: str, *, force_conflicts: bool) -> str:
         if self.apply_errors:
             raise self.apply_errors.pop(0)
-        self.applied.append(yaml.safe_load(manifests))
-        return ""
-
-    def diff(self, manifests: str) -> str:
-        return ""
+        return super().apply(manifests, force_conflicts=force_conflicts)
 
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        if kind == "namespace":
-            return {"metadata": {"name": name}}
-        if kind != "deployment":
-            return None
-        if not self.applied:
-            return self.before
+        if kind != "deployment" or not self.applied:
+            return super().get(kind, name, namespace) if kind in ("namespace", "deployment") else None
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(step, BaseException):
             raise step
         return step
 
     def list_objects(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
-        if kind == "pod" and self.interrupt_on_pods:
+        if kind != "pod":
+            return super().list_objects(kind, namespace, selector)
+        if self.interrupt_on_pods:
             raise KeyboardInterrupt  # Ctrl-C lands while kubectl runs, where the wait spends its time
-        return self.replicasets if kind == "replicaset" else self.pods if kind == "pod" else []
-
-    def events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
-        return []
-
-    def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail: int) -> str:
-        return ""
+        return self.pods
 
 
 # Type-checked conformance: mypy fails here when a protocol and its fake disagree.
