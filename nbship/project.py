@@ -11,6 +11,7 @@ call exactly one function here, or one stage directly:
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from nbship.deps import Lockfile, PipSettings
     from nbship.image.build import BuildOptions, BuildProgress, BuildRecord
     from nbship.image.builder import ImageBuilder
+    from nbship.serve import ServeEvents
 
 
 def check_notebook(path: Path, *, config_path: Path | None = None, verify: bool = True) -> CheckResult:
@@ -219,3 +221,44 @@ def build_directory(
     chosen = replace(options, repository=repository_choice(overrides.repository, os.environ))
     return build_context(builder, context, chosen, progress or BuildProgress(),
                          pip=lambda: pip_settings().for_builder())
+
+
+def serve_notebook(
+    notebook: Path,
+    *,
+    host: str,
+    port: int | None,
+    reload: bool,
+    config: Path | None = None,
+    verify: bool = False,
+    events: ServeEvents | None = None,
+    on_findings: Callable[[tuple[Finding, ...]], None] = lambda findings: None,
+) -> None:
+    """``nbship serve``: render without a lock into a temporary folder (local copies standing in for remote
+    artifacts) and supervise the service, re-rendering on change with ``reload``.
+
+    Raises:
+        EnvironmentMissingError: FastAPI or uvicorn is missing here.
+        NotebookError, ConfigError, CheckFailedError: the first render failed.
+        UserError: the service exited with an error of its own.
+    """
+    from nbship.parity import stage_remote_copies
+    from nbship.serve import ServeEvents, require_server, supervise
+
+    require_server()
+    with tempfile.TemporaryDirectory(prefix="nbship-serve-") as tmp:
+        generation = 0
+
+        def render() -> Path:
+            nonlocal generation
+            generation += 1  # a fresh directory each time: the running service keeps its files until replaced
+            # serving runs in this environment: no lock needed; local copies stand in for remote artifacts
+            result = render_project(notebook, Path(tmp) / f"context-{generation}", config=config, verify=verify,
+                                    lock=False)
+            stage_remote_copies(result.spec, result.out)
+            on_findings(result.findings)
+            return result.out
+
+        watched = [notebook, config or notebook.parent / "nbship.yaml"]
+        supervise(render, watched, name=notebook.name, host=host, port=port, reload=reload,
+                  events=events or ServeEvents())

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
+
+
+class Output(str, Enum):
+    """``--output``: text for people, or one JSON document on stdout."""
+
+    text = "text"
+    json = "json"
+
+
+class Resolver(str, Enum):
+    """``--resolver``: the programs that resolve a lock."""
+
+    uv = "uv"
+    pip_tools = "pip-tools"
+
+
+class Overlay(str, Enum):
+    """``--env``: the overlays ``nbship render`` writes under ``k8s/overlays``."""
+
+    staging = "staging"
+    production = "production"
+
 
 ConfigOption = typer.Option(
     None, "--config", "-c", help="nbship.yaml to use (default: the one beside the notebook).", show_default=False
 )
 OutputOption = typer.Option(
-    "text", "--output", help="text, or json: one JSON document on stdout.", case_sensitive=False
+    Output.text, "--output", help="text, or json: one JSON document on stdout.", case_sensitive=False
 )
 
 FrozenOption = typer.Option(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from nbship.cli._options import ConfigOption, FrozenOption, OutputOption
+from nbship.cli._options import ConfigOption, FrozenOption, Output, OutputOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,7 +37,7 @@ def build(
         None, "--record", help="Where to write the build record (default: nbship-build.json in the build context).",
         show_default=False,
     ),
-    output: str = OutputOption,
+    output: Output = OutputOption,
 ) -> None:
     """Build the notebook's image through the Docker engine, smoke-test it, and push it with --push.
 
@@ -57,7 +57,7 @@ def build(
         result, record = build(builder, notebook, out, options, display.progress, config=config,
                                frozen=ci_default(frozen), overrides=Overrides(repository=repository), record=record)
     append_summary(build_summary(result.as_json()))
-    if output == "json":
+    if output is Output.json:
         print_json(result.as_json())
         return
     reused = " (reused: nothing changed)" if result.reused else ""

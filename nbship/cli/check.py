@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from nbship.cli._options import ConfigOption, OutputOption
+from nbship.cli._options import ConfigOption, Output, OutputOption
 
 
 def check(
     notebook: Path = typer.Argument(..., help="The notebook to check.", show_default=False),
     config: Path | None = ConfigOption,
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the parity run of the example."),
-    output: str = OutputOption,
+    output: Output = OutputOption,
 ) -> None:
     """Check a notebook: roles, names, IPython syntax, secrets, artifacts, and parity with its saved output.
 
@@ -25,15 +25,15 @@ def check(
     from nbship.project import check_notebook
 
     result = check_notebook(notebook, config_path=config, verify=not no_verify)
-    emit_annotations(result.findings, notebook, to_stderr=output == "json")
-    if output == "json":
+    emit_annotations(result.findings, notebook, to_stderr=output is Output.json)
+    if output is Output.json:
         print_json({
             "notebook": str(notebook),
             "ok": not result.errors,
             "findings": [f.as_json() for f in result.findings],
         })
     if result.errors:
-        if output == "json":
+        if output is Output.json:
             raise typer.Exit(int(CheckFailedError(result.findings).exit_code))
         raise CheckFailedError(result.findings)
     report_findings(result.findings)

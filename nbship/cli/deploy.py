@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from nbship.cli._options import OutputOption
+from nbship.cli._options import Output, OutputOption, Overlay
 
 if TYPE_CHECKING:
     from nbship.deploy.apply import Rendered, StatusReport, Target
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from nbship.errors import RolloutInterruptedError
 
 ContextDir = typer.Argument(..., help="The build context (nbship render --out DIR).", show_default=False)
-EnvOption = typer.Option("staging", "--env", "-e", help="The overlay: staging or production.")
+EnvOption = typer.Option(Overlay.staging, "--env", "-e", help="The overlay: staging or production.")
 NamespaceOption = typer.Option(None, "--namespace", "-n", help="Override the overlay's namespace.", show_default=False)
 KubeContextOption = typer.Option(None, "--context", help="kubeconfig context (default: the current one).",
                                  show_default=False)
@@ -41,7 +41,7 @@ def _progress(progress: RolloutProgress) -> None:
     console().print(f"rollout: {progress.message}", markup=False)
 
 
-def _interrupted(e: RolloutInterruptedError, command: str, output: str) -> RolloutInterruptedError:
+def _interrupted(e: RolloutInterruptedError, command: str, output: Output) -> RolloutInterruptedError:
     """Ctrl-C during the wait: say which revision is rolling out and what to run next; exit 130."""
     from nbship.cli._console import print_json
 
@@ -49,7 +49,7 @@ def _interrupted(e: RolloutInterruptedError, command: str, output: str) -> Rollo
     if e.previous is not None:
         steps.append(f"go back to revision {e.previous}: nbship rollback {command}")
     e.hint = "; ".join(steps)
-    if output == "json":
+    if output is Output.json:
         print_json({"ok": False, "interrupted": True, "deployment": e.deployment, "namespace": e.namespace,
                     "revision": e.revision, "previous_revision": e.previous, "error": e.message})
     return e
@@ -72,7 +72,7 @@ def _locate(client: KubectlClient, target: Target) -> Rendered:
 
 def deploy(
     context_dir: Path = ContextDir,
-    env: str = EnvOption,
+    env: Overlay = EnvOption,
     namespace: str | None = NamespaceOption,
     kube_context: str | None = KubeContextOption,
     image: str | None = typer.Option(
@@ -86,7 +86,7 @@ def deploy(
     no_rollback: bool = typer.Option(False, "--no-rollback", help="Leave a failed rollout in place."),
     force_conflicts: bool = typer.Option(False, "--force-conflicts", help="Take over fields other tools manage."),
     timeout: float = TimeoutOption,
-    output: str = OutputOption,
+    output: Output = OutputOption,
 ) -> None:
     """Apply the overlay with server-side apply, wait for the rollout, roll back if it fails (exit 5).
 
@@ -104,22 +104,22 @@ def deploy(
         console().print(f"warning: deploying {choice.reference} by tag: the cluster pulls whatever the tag names "
                         "when a pod starts (nbship build --push records a digest)", markup=False, style="yellow")
     client = _connect(kube_context)
-    target = Target(context_dir, env, namespace)
+    target = Target(context_dir, env.value, namespace)
     try:
         result = run_deploy(client, target, choice, dry_run=dry_run, rollback=not no_rollback,
                             force_conflicts=force_conflicts, timeout=timeout, on_progress=_progress)
     except RolloutInterruptedError as e:
-        raise _interrupted(e, _command(context_dir, env, namespace, kube_context), output) from None
+        raise _interrupted(e, _command(context_dir, env.value, namespace, kube_context), output) from None
     except RolloutFailedError as e:
         console().print(e.diagnostics, markup=False, soft_wrap=True)
         append_summary(deploy_summary({"error": e.message, "rolled_back_to": e.rolled_back_to}, ok=False))
-        if output == "json":
+        if output is Output.json:
             print_json({"ok": False, "error": e.message, "rolled_back_to": e.rolled_back_to,
                         "diagnostics": e.diagnostics})
         raise
     if not dry_run:
         append_summary(deploy_summary(result.as_json(), ok=True))
-    if output == "json":
+    if output is Output.json:
         print_json({"ok": True, **result.as_json()})
     elif dry_run:
         print(result.diff or "no changes", end="" if result.diff else "\n")
@@ -128,10 +128,10 @@ def deploy(
                         f"(revision {result.revision}, {result.seconds:.0f} s)", markup=False)
 
 
-def _show(report: StatusReport, output: str) -> None:
+def _show(report: StatusReport, output: Output) -> None:
     from nbship.cli._console import print_json
 
-    if output == "json":
+    if output is Output.json:
         print_json(report.as_json())
         return
     print(f"deployment/{report.deployment} in {report.namespace}: revision {report.revision}")
@@ -144,10 +144,10 @@ def _show(report: StatusReport, output: str) -> None:
 
 def status(
     context_dir: Path = ContextDir,
-    env: str = EnvOption,
+    env: Overlay = EnvOption,
     namespace: str | None = NamespaceOption,
     kube_context: str | None = KubeContextOption,
-    output: str = OutputOption,
+    output: Output = OutputOption,
 ) -> None:
     """Show the deployed revision, image, ready replicas and the autoscaler's state.
 
@@ -156,17 +156,17 @@ def status(
     from nbship.deploy.apply import Target, rollout_status
 
     client = _connect(kube_context)
-    rendered = _locate(client, Target(context_dir, env, namespace))
+    rendered = _locate(client, Target(context_dir, env.value, namespace))
     _show(rollout_status(client, rendered.namespace, rendered.deployment), output)
 
 
 def rollback(
     context_dir: Path = ContextDir,
-    env: str = EnvOption,
+    env: Overlay = EnvOption,
     namespace: str | None = NamespaceOption,
     kube_context: str | None = KubeContextOption,
     timeout: float = TimeoutOption,
-    output: str = OutputOption,
+    output: Output = OutputOption,
 ) -> None:
     """Go back one revision and wait until it is available.
 
@@ -177,9 +177,9 @@ def rollback(
     from nbship.errors import RolloutInterruptedError
 
     client = _connect(kube_context)
-    rendered = _locate(client, Target(context_dir, env, namespace))
+    rendered = _locate(client, Target(context_dir, env.value, namespace))
     try:
         report = run_rollback(client, rendered, timeout=timeout, on_progress=_progress)
     except RolloutInterruptedError as e:
-        raise _interrupted(e, _command(context_dir, env, namespace, kube_context), output) from None
+        raise _interrupted(e, _command(context_dir, env.value, namespace, kube_context), output) from None
     _show(report, output)

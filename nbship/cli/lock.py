@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
-from nbship.cli._options import ConfigOption, FrozenOption, OutputOption
+from nbship.cli._options import ConfigOption, FrozenOption, Output, OutputOption, Resolver
 
 
 def lock(
     notebook: Path = typer.Argument(..., help="The notebook whose dependencies to lock.", show_default=False),
     config: Path | None = ConfigOption,
-    resolver: str | None = typer.Option(
+    resolver: Resolver | None = typer.Option(
         None, "--resolver", help="uv (default, fast) or pip-tools; default: `resolver:` in nbship.yaml.",
         show_default=False,
     ),
@@ -26,7 +26,7 @@ def lock(
         None, "--upgrade-package", "-P", help="Upgrade only this package (repeatable).", show_default=False
     ),
     frozen: bool | None = FrozenOption,
-    output: str = OutputOption,
+    output: Output = OutputOption,
 ) -> None:
     """Lock the notebook's dependencies into requirements.lock beside it; re-resolves only when an input changed.
 
@@ -37,16 +37,15 @@ def lock(
     from nbship.deps.request import lock_request
     from nbship.errors import UsageError
 
-    if resolver not in (None, "uv", "pip-tools"):
-        raise UsageError(f"--resolver must be uv or pip-tools (got {resolver!r})")
     if platform not in ("linux/amd64", "linux/arm64"):
         raise UsageError(f"--platform must be linux/amd64 or linux/arm64 (got {platform!r})")
     request = lock_request(
-        notebook, config_path=config, resolver=resolver, python=python, platform=platform,  # type: ignore[arg-type]
+        notebook, config_path=config, resolver=resolver.value if resolver else None,
+        python=python, platform=platform,  # type: ignore[arg-type]
         frozen=ci_default(frozen), upgrade=upgrade, upgrade_packages=upgrade_package or (),
     )
     result = ensure_lock(request)
-    if output == "json":
+    if output is Output.json:
         print_json({
             "lock": str(result.path), "resolved": result.resolved, "resolver": result.resolver,
             "input_hash": result.input_hash, "pins": dict(result.pins), "notes": list(result.notes),
