@@ -87,7 +87,7 @@ def build_files(spec: ProjectSpec, lock_text: str | None = None) -> dict[str, Co
     package_files, cells = render_package(spec)
     files: dict[str, Content] = dict(package_files)
     files[MANIFEST_FILE] = manifest_text(manifest(spec, cells))
-    files["main.py"] = environment().get_template("app/main.py.jinja").render(spec=spec)
+    files["main.py"] = environment().get_template("app/main.py.jinja").render()  # it needs nothing from the spec
     files[RUNTIME_PACKAGE] = Path(__file__).resolve().parent.parent / "runtime"
     for artifact in spec.artifacts:
         if artifact.is_dir:  # file by file: exactly what the artifact's sha256 covers, no dotfile, no outside link

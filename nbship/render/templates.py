@@ -1,7 +1,8 @@
 """Render stage, shared part: the one Jinja environment every template of the build context goes through.
 
-Templates live in the top-level ``templates/`` directory of a source checkout and are shipped in the wheel as
-``nbship/templates`` (``pyproject.toml`` force-includes them); ``environment()`` finds either.
+Templates live in the top-level ``templates/`` directory; the package finds them as its ``templates`` resource
+through jinja2's ``PackageLoader``: in the wheel ``pyproject.toml`` force-includes them as ``nbship/templates``,
+and in a source checkout (an editable install) ``nbship/templates`` is a symbolic link to ``../templates``.
 """
 
 from __future__ import annotations
@@ -9,27 +10,12 @@ from __future__ import annotations
 import re
 import shlex
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
-
-
-def templates_dir() -> Path:
-    """The directory holding ``docker/``, ``k8s/`` and the other template families.
-
-    Raises:
-        FileNotFoundError: neither the wheel's ``nbship/templates`` nor a checkout's ``templates/`` exists
-            (a broken installation, not something a user can cause).
-    """
-    for candidate in (_PACKAGE_DIR / "templates", _PACKAGE_DIR.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"nbship's templates are missing (looked in {_PACKAGE_DIR} and its parent)")
 
 
 def shell_quote(value: object) -> str:
@@ -53,12 +39,12 @@ def environment() -> Environment:
     """The cached environment: strict about undefined names, whitespace-faithful, with ``shell_quote``.
 
     Raises:
-        FileNotFoundError: as ``templates_dir``.
+        ValueError: the package has no ``templates`` folder (a broken installation, not something a user causes).
     """
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
-        loader=FileSystemLoader(str(templates_dir())),
+        loader=PackageLoader("nbship", "templates"),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -26,6 +26,7 @@ from nbship.deploy.apply import ImageChoice, Target, deploy_layer
 from nbship.image.ref import ImageRef
 from nbship.render.k8s import OVERLAYS, render_manifests
 from nbship.spec import ProjectSpec
+from tests.tools import missing_tool
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ CUSTOM_KINDS = frozenset({"ScaledObject", "ServiceMonitor", "PodMonitor", "Prome
 def _kubectl() -> str:
     found = shutil.which("kubectl", path=f"/opt/k8s-bin:{os.environ.get('PATH', '')}")
     if found is None:
-        pytest.skip("no kubectl (bash ../shared/k8s/up.sh unpacks one into /opt/k8s-bin)")
+        raise missing_tool("no kubectl (bash ../shared/k8s/up.sh unpacks one into /opt/k8s-bin)")
     return found
 
 
@@ -116,7 +117,8 @@ def _checkov() -> str:
                       shutil.which("checkov")):
         if candidate and Path(candidate).is_file():
             return candidate
-    pytest.skip("checkov is not installed: python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov")
+    raise missing_tool("checkov is not installed: "
+                       "python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov")
 
 
 @pytest.mark.parametrize("name", ["defaults", "everything"])

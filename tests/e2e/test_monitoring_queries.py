@@ -16,9 +16,10 @@ import pytest
 from nbship.config import Config
 from nbship.render.monitoring import alert_rules, keda_query
 from tests.fixtures.service._harness import EXAMPLE, Running, build_context, start
+from tests.tools import require_module
 
 pytestmark = pytest.mark.slow
-prometheus_parser = pytest.importorskip("prometheus_client.parser")
+prometheus_parser = require_module("prometheus_client.parser", "pip install prometheus-client")
 NAMESPACE = "toy-staging"
 _SELECTOR = re.compile(r"([a-z_:]+)\{([^}]*)\}")
 _MATCHER = re.compile(r'([a-z_]+)(=~|!~|!=|=)"((?:[^"\\]|\\.)*)"')

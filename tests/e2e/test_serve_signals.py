@@ -11,9 +11,10 @@ import pytest
 
 from nbship.render.monitoring import prediction_signals
 from tests.fixtures.service._harness import EXAMPLE, Running, build_context, start
+from tests.tools import require_module
 
 pytestmark = pytest.mark.slow
-prometheus_parser = pytest.importorskip("prometheus_client.parser")
+prometheus_parser = require_module("prometheus_client.parser", "pip install prometheus-client")
 
 
 @pytest.fixture(scope="module")

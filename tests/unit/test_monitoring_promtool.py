@@ -9,7 +9,6 @@ in another namespace. CI installs promtool (.ci/setup); there a missing promtool
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from nbship.check import inspect_notebook
 from nbship.config import Config
 from nbship.render.k8s import render_manifests
 from tests.conftest import EXAMPLES
+from tests.tools import missing_tool
 
 pytestmark = pytest.mark.slow  # promtool runs once per case
 
@@ -35,10 +35,7 @@ PREDICT = f'model="sentiment",namespace="{NS}",version="0.1.0",method="POST",rou
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        message = "promtool is not installed (Debian: apt-get install prometheus)"
-        if os.environ.get("NBSHIP_E2E_REQUIRED") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        raise missing_tool("promtool is not installed (Debian: apt-get install prometheus)")
     return found
 
 

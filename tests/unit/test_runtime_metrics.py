@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from nbship.runtime.metrics import Metrics
+from tests.tools import require_module
 
-prometheus_parser = pytest.importorskip("prometheus_client.parser")
+prometheus_parser = require_module("prometheus_client.parser", "pip install prometheus-client")
 
 
 def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:

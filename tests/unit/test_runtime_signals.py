@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from nbship.render.monitoring import UNIT_BUCKETS, prediction_signals
 from nbship.runtime.signals import MAX_CLASSES, PayloadLog, PredictionSignals
+from tests.tools import require_module
 
-prometheus_parser = pytest.importorskip("prometheus_client.parser")
+prometheus_parser = require_module("prometheus_client.parser", "pip install prometheus-client")
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
