@@ -94,6 +94,8 @@ class DockerfileContext:
     # folders under /app the service writes at start-up (remote artifacts), owned by the service's user
     writable_dirs: tuple[str, ...] = ()
     source: str | None = None
+    # the venv's own installers that the lock does not pin: removed after the install (pip last, it does it)
+    unlocked_installers: tuple[str, ...] = ("setuptools", "wheel", "pip")
     start_period_seconds: int = 60
     uid: int = USER_ID
     nbship_version: str = __version__
@@ -130,6 +132,12 @@ def locked_pins(lock_text: str) -> dict[str, str]:
     for match in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", lock_text, re.MULTILINE):
         pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
     return pins
+
+
+def unlocked_installers(lock_text: str) -> tuple[str, ...]:
+    """``venv`` seeds pip (and setuptools before Python 3.12); those the lock does not pin must not stay behind."""
+    pins = locked_pins(lock_text)
+    return tuple(tool for tool in ("setuptools", "wheel", "pip") if tool not in pins)
 
 
 def cuda_build(pins: Mapping[str, str]) -> str | None:
@@ -242,6 +250,7 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
         artifacts=tuple(artifact_copy(a.path, a.is_dir) for a in spec.artifacts),
         writable_dirs=tuple(f"/app/{d}" for d in writable_dirs(spec)),
         source=source,
+        unlocked_installers=unlocked_installers(lock_text),
         start_period_seconds=config.timeouts.startup_seconds or 60,
         nbship_version=spec.nbship_version,
     )

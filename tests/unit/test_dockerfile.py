@@ -95,7 +95,7 @@ def test_pip_settings_reach_only_the_builder_stage() -> None:
 def test_builder_installs_the_lock_with_hashes_and_drops_pip() -> None:
     builder, runtime = stages(render_dockerfile(context())["Dockerfile"])
     assert "pip install --no-cache-dir --require-hashes --no-deps -r /tmp/build/requirements.lock" in builder
-    assert "pip uninstall --yes pip" in builder
+    assert "pip uninstall --yes setuptools wheel pip" in builder
     assert "pip install" not in runtime and "apt-get" not in runtime
 
 
