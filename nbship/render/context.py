@@ -105,6 +105,8 @@ class DownloadContext:
     credentials: tuple[CredentialVolume, ...]
     attempts: int
     env: tuple[str, ...]  # the settings of nbship.yaml `env:` (AWS_ENDPOINT_URL, HF_ENDPOINT, …), not parameters
+    mount_path: str  # where the init container mounts the whole volume
+    download_dir: str  # where it puts the artifacts' paths (the model container's subPaths start there)
 
 
 @dataclass(frozen=True)

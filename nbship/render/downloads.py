@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 INIT_CONTAINER = "download"
 DOWNLOAD_VOLUME = "downloads"
+# The init container mounts the whole volume here and creates the download folders itself, as the service's
+# user: a subPath kubelet creates on a fresh volume is root's and not writable (kubernetes/kubernetes#41638).
+DOWNLOAD_MOUNT = "/var/lib/nbship/downloads"
 CREDENTIALS_DIR = "/var/run/secrets/nbship"  # the runtime's default (nbship/runtime/artifacts.py)
 
 
@@ -46,10 +49,13 @@ def writable_dirs(spec: ProjectSpec) -> tuple[WritableDir, ...]:
                     hint="put remote artifacts in a folder of their own",
                 )
     folders = sorted({posixpath.dirname(r.path) for r in spec.remote_artifacts})
-    # on a PVC shared by several services, each keeps its files under its own name
-    prefix = f"{spec.name}/" if spec.config.downloads.volume and spec.config.downloads.volume.claim else ""
     return (WritableDir("tmp", "/tmp", "256Mi"),
-            *(WritableDir(DOWNLOAD_VOLUME, f"/app/{f}", sub_path=prefix + f) for f in folders))
+            *(WritableDir(DOWNLOAD_VOLUME, f"/app/{f}", sub_path=_prefix(spec) + f) for f in folders))
+
+
+def _prefix(spec: ProjectSpec) -> str:
+    """On a PVC shared by several services, each keeps its files under its own name."""
+    return f"{spec.name}/" if spec.config.downloads.volume and spec.config.downloads.volume.claim else ""
 
 
 def download_context(spec: ProjectSpec) -> DownloadContext | None:
@@ -74,4 +80,6 @@ def download_context(spec: ProjectSpec) -> DownloadContext | None:
         ),
         attempts=downloads.attempts,
         env=tuple(sorted(spec.config.env)),
+        mount_path=DOWNLOAD_MOUNT,
+        download_dir=f"{DOWNLOAD_MOUNT}/{_prefix(spec)}".rstrip("/"),
     )

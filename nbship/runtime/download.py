@@ -2,6 +2,8 @@
 
 Downloads and verifies the remote artifacts of ``ROOT/nbship.json`` (default: the working directory, ``/app``)
 before the model container starts, logging JSON lines (start, progress every 10 s or 100 MB, retries, done).
+The files go under ``$NBSHIP_DOWNLOAD_DIR`` when it is set (the init container's view of the download volume,
+whose folders the model container mounts at ``/app/<folder>``), else under ROOT.
 Exit 0 when every file is in place with its sha256; exit 1 with one ``download-failed`` line naming the cause.
 """
 
@@ -25,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     remote = read_manifest(root).remote_artifacts
     try:
-        fetched = fetch_remote_artifacts(root, remote, attempts=int(os.environ.get("NBSHIP_DOWNLOAD_ATTEMPTS", "5")))
+        fetched = fetch_remote_artifacts(Path(os.environ.get("NBSHIP_DOWNLOAD_DIR") or root), remote,
+                                         attempts=int(os.environ.get("NBSHIP_DOWNLOAD_ATTEMPTS", "5")))
     except ArtifactError as e:
         log.error(f"download failed: {e}", extra={"fields": {"event": "download-failed", "error": str(e)}})
         return 1

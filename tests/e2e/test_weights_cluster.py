@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -95,7 +96,7 @@ def store(node_ip: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         yield server, key_id, secret
 
 
-def _spec() -> ProjectSpec:
+def _spec(**extra: Any) -> ProjectSpec:
     return ProjectSpec(
         name="weights", version="1.0.0", package="weights", python_version="3.11", notebook_file="weights.ipynb",
         notebook_path=Path("/nonexistent/weights.ipynb"), notebook_sha256="0" * 64, modules=(), parameters=(),
@@ -105,6 +106,7 @@ def _spec() -> ProjectSpec:
             "timeouts": {"shutdown_grace_seconds": 5}, "downloads": {"size_limit": "1Gi", "attempts": 3},
             # not a secret: the endpoint comes from nbship.yaml's env (a ConfigMap), the keys from the Secret
             "env": {"AWS_ENDPOINT_URL": "http://placeholder", "AWS_REGION": "us-east-1"},
+            **extra,
         }),
         nbship_version="0.0.0+test",
     )
@@ -158,8 +160,8 @@ def namespace(node_ip: str) -> Iterator[str]:
     _kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _deploy(tmp_path: Path, namespace: str, image: str, endpoint: str) -> None:
-    files = render_manifests(_spec())
+def _deploy(tmp_path: Path, namespace: str, image: str, endpoint: str, spec: ProjectSpec | None = None) -> None:
+    files = render_manifests(spec or _spec())
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text.replace("http://placeholder", endpoint), encoding="utf-8")
@@ -224,3 +226,55 @@ def test_a_refused_credential_stops_the_pod_in_its_init_container_naming_the_cau
     assert not [line for line in lines if line.get("event") == "download-retry"]  # failed fast, no retries
     ready = json.loads(_kubectl("get", "deployment", "weights", "-n", namespace, "-o", "json").stdout)
     assert not ready["status"].get("readyReplicas")  # the model container never started
+
+
+def _init_lines(namespace: str, pod: str) -> list[dict[str, Any]]:
+    text = _kubectl("logs", "-n", namespace, pod, "-c", "download").stdout
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_replicas_and_restarts_on_a_claim_find_the_verified_weights_and_download_nothing(
+    store: tuple[S3Server, str, str], image: str, namespace: str, tmp_path: Path
+) -> None:
+    """An existing claim (a hostPath volume here: the rig has no provisioner) shared by two replicas."""
+    server, key_id, secret = store
+    folder = Path(tempfile.mkdtemp(prefix="nbship-pv-"))
+    folder.chmod(0o777)  # a hostPath volume gets no fsGroup ownership; a provisioned one would
+    volume = f"{namespace}-cache"
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "weights-cache"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "volumeName": volume,
+                      "resources": {"requests": {"storage": "1Gi"}}}}
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                   "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(folder)}}}
+    (tmp_path / "volume.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [pv]}))
+    (tmp_path / "claim.json").write_text(json.dumps(claim))
+    _kubectl("apply", "-f", str(tmp_path / "volume.json"))
+    try:
+        _kubectl("apply", "-n", namespace, "-f", str(tmp_path / "claim.json"))
+        _kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
+                 f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
+        spec = _spec(replicas=2, downloads={"volume": {"claim": "weights-cache"}})
+        _deploy(tmp_path / "ctx", namespace, image, server.endpoint, spec)
+        rollout = _kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
+        assert rollout.returncode == 0, rollout.stderr + _kubectl("describe", "pods", "-n", namespace).stdout
+        pods = sorted(json.loads(_kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"],
+                      key=lambda p: p["metadata"]["name"])
+        summaries = [next(x for x in _init_lines(namespace, p["metadata"]["name"]) if x["event"] == "downloaded")
+                     for p in pods]
+        print(json.dumps(summaries))
+        assert sorted(s["downloaded_files"] for s in summaries) == [0, 1]  # one pod fetched it, the other found it
+        assert (folder / "weights" / "weights" / "model.bin").stat().st_size == len(WEIGHTS)
+        _kubectl("delete", "pod", "-n", namespace, pods[0]["metadata"]["name"], "--wait=true")
+        rollout = _kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
+        assert rollout.returncode == 0, rollout.stderr
+        fresh = [p for p in json.loads(_kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+                 if p["metadata"]["name"] not in {q["metadata"]["name"] for q in pods}]
+        lines = _init_lines(namespace, fresh[0]["metadata"]["name"])
+        print("\n".join(json.dumps(line) for line in lines))
+        summary = next(x for x in lines if x["event"] == "downloaded")
+        assert summary["downloaded_files"] == 0 and summary["bytes"] == 0
+    finally:
+        _kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=120s", check=False)
+        _kubectl("delete", "pv", volume, "--wait=false", check=False)
+        shutil.rmtree(folder, ignore_errors=True)

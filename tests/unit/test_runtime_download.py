@@ -249,3 +249,24 @@ def test_the_summary_counts_verifying_files_already_in_place(server: FileServer,
     summary = lines.of("downloaded")[0]
     assert (summary["downloaded_files"], summary["bytes"], server.seen) == (0, 0, [])
     assert isinstance(summary["download_seconds"], float)
+
+
+def test_the_init_container_writes_under_the_download_dir_it_is_given(
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbship.runtime.download import main
+
+    logger = logging.getLogger("nbship")
+    before = list(logger.handlers)
+    (tmp_path / "app").mkdir()
+    entry = RemoteArtifactEntry("weights/model.bin", server.url + "/m/model.bin", SHA)
+    service = read_manifest(Path(__file__).resolve().parents[1] / "fixtures" / "service")
+    (tmp_path / "app" / "nbship.json").write_text(manifest_text(replace(service, remote_artifacts=(entry,))))
+    monkeypatch.setenv("NBSHIP_DOWNLOAD_DIR", str(tmp_path / "volume" / "svc"))
+    try:
+        assert main([str(tmp_path / "app")]) == 0
+    finally:
+        for handler in set(logger.handlers) - set(before):
+            logger.removeHandler(handler)
+    assert (tmp_path / "volume" / "svc" / "weights" / "model.bin").read_bytes() == DATA
+    assert not (tmp_path / "app" / "weights").exists()

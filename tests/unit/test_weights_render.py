@@ -81,7 +81,8 @@ def test_the_init_container_runs_the_same_image_and_alone_sees_the_credentials()
     (model,) = spec["containers"]
     assert init["image"] == model["image"] and init["command"] == ["python", "-m", "nbship_runtime.download"]
     assert init["securityContext"] == model["securityContext"]
-    assert [e["name"] for e in init["env"]] == ["NBSHIP_DOWNLOAD_ATTEMPTS", "AWS_ENDPOINT_URL"]  # no parameters
+    env = {e["name"]: e.get("value") for e in init["env"]}
+    assert list(env) == ["NBSHIP_DOWNLOAD_ATTEMPTS", "NBSHIP_DOWNLOAD_DIR", "AWS_ENDPOINT_URL"]  # no parameters
     secret_mounts = {m["mountPath"]: m for m in init["volumeMounts"] if m["name"].startswith("credentials")}
     assert sorted(secret_mounts) == ["/var/run/secrets/nbship/hub-token", "/var/run/secrets/nbship/s3-models"]
     assert all(m["readOnly"] for m in secret_mounts.values())
@@ -89,9 +90,13 @@ def test_the_init_container_runs_the_same_image_and_alone_sees_the_credentials()
     assert "envFrom" not in model and not [e for e in model["env"] if "secretKeyRef" in e.get("valueFrom", {})]
     secrets = {v["secret"]["secretName"]: v["secret"]["defaultMode"] for v in spec["volumes"] if "secret" in v}
     assert secrets == {"hub-token": 0o440, "s3-models": 0o440}
+    # the model container sees each download folder where the code opens it; the init container fills them
+    # through the whole volume, creating the folders as the service's user (a subPath kubelet creates is root's)
     shared = {(m["mountPath"], m["subPath"]) for m in model["volumeMounts"] if m["name"] == "downloads"}
     assert shared == {("/app/tok", "tok"), ("/app/weights", "weights")}
-    assert shared == {(m["mountPath"], m["subPath"]) for m in init["volumeMounts"] if m["name"] == "downloads"}
+    (whole,) = [m for m in init["volumeMounts"] if m["name"] == "downloads"]
+    assert whole == {"name": "downloads", "mountPath": "/var/lib/nbship/downloads"}
+    assert env["NBSHIP_DOWNLOAD_DIR"] == "/var/lib/nbship/downloads"
 
 
 def test_the_download_space_is_limited_or_kept_on_a_claim_or_an_ephemeral_volume() -> None:
@@ -104,6 +109,8 @@ def test_the_download_space_is_limited_or_kept_on_a_claim_or_an_ephemeral_volume
         "claimName": "weights-cache"}
     claim = pod((S3,), {"downloads": {"volume": {"claim": "weights-cache"}}})["spec"]["template"]["spec"]
     assert {m["subPath"] for m in claim["containers"][0]["volumeMounts"] if "subPath" in m} == {"churn-model/weights"}
+    init_env = {e["name"]: e.get("value") for e in claim["initContainers"][0]["env"]}
+    assert init_env["NBSHIP_DOWNLOAD_DIR"] == "/var/lib/nbship/downloads/churn-model"
     template = volume({"downloads": {"size_limit": "20Gi", "volume": {"ephemeral": True, "storage_class": "ssd"}}})
     claim_spec = template["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim_spec["resources"]["requests"]["storage"] == "20Gi" and claim_spec["storageClassName"] == "ssd"
