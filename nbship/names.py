@@ -32,7 +32,7 @@ ROLE_MODULE: Mapping[Role, str] = {
 }
 
 
-MODULE_ORDER: tuple[str, ...] = ("parameters", "shared", "loading", "preprocessing", "inference", "postprocessing")
+MODULE_ORDER: tuple[str, ...] = tuple(ROLE_MODULE.values())
 
 
 STAGE_FUNCTIONS: Mapping[Role, str] = {"preprocess": "preprocess", "predict": "predict", "postprocess": "postprocess"}

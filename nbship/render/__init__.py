@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbship.names import ROLE_MODULE
 from nbship.render.monitoring import prediction_signals
 from nbship.render.package import render_package
 from nbship.render.writer import Content
@@ -38,7 +39,7 @@ def writable_dirs(spec: ProjectSpec) -> list[str]:
 def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
     """The build context's ``nbship.json``: what the runtime and the smoke test read."""
     server, timeouts = spec.config.server, spec.config.timeouts
-    stages = {"preprocess": "preprocessing", "predict": "inference", "postprocess": "postprocessing"}
+    stages = {role: ROLE_MODULE[role] for role in ("preprocess", "predict", "postprocess")}
     present = {p.name for p in spec.modules}
     limits = dict(spec.limits)
     return Manifest(

@@ -127,11 +127,10 @@ def artifact_copy(path: str, is_dir: bool) -> ArtifactCopy:
 
 
 def locked_pins(lock_text: str) -> dict[str, str]:
-    """``name → version`` of every ``name==version`` line of a lock (names normalised as in PEP 503)."""
-    pins: dict[str, str] = {}
-    for match in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", lock_text, re.MULTILINE):
-        pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
-    return pins
+    """``name → version`` of a lock's pins (names normalised as in PEP 503), read by the lock stage's own parser."""
+    from nbship.deps.lockfile import parse_requirements
+
+    return {entry.name: entry.version for entry in parse_requirements(lock_text)}
 
 
 def unlocked_installers(lock_text: str) -> tuple[str, ...]:

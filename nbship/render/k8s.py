@@ -38,6 +38,7 @@ from nbship.render.context import (
     SecretEnv,
     TolerationContext,
 )
+from nbship.render.dockerfile import USER_ID
 from nbship.render.downloads import download_context, writable_dirs
 from nbship.render.monitoring import alert_rules, keda_query, monitor_context
 from nbship.spec import (
@@ -49,7 +50,7 @@ from nbship.spec import (
 if TYPE_CHECKING:
     from nbship.spec import ProjectSpec
 
-UID = 10001
+UID = USER_ID  # the image's numeric user: runAsUser and the Dockerfile's USER agree by construction
 CONTAINER = "model"
 PORT_NAME = "http"
 READINESS_PATH = "/readyz"

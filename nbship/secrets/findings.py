@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbship.config import CONFIG_FILE, Config, key_line
+from nbship.config import CONFIG_FILE, Config
+from nbship.config_errors import key_line
 from nbship.errors import Finding, Location
 from nbship.extract import ServiceCode
 from nbship.secrets import SecretHit, scan_setting, scan_source

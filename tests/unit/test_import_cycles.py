@@ -120,3 +120,9 @@ def test_only_project_chains_the_stages() -> None:
     chaining = {m for m, targets in graph.items() if len(targets & stages) > 1 and not m.startswith("nbship.cli")}
     assert chaining == {"nbship.project"}
 
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}
