@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .responses import json_response, request_id_of
-from .schema import PayloadError
+from .schema import PayloadError, nonfinite_errors_in
 from .service import Refusal
 
 if TYPE_CHECKING:
@@ -164,11 +164,15 @@ def _payloads(service: Service, body: bytes) -> tuple[_Tensor, list[Any]]:
     if service.schema is None:
         raise Refusal(503, "the model is not loaded yet", retry_after=1)
     payloads = []
+    suspect = b"NaN" in body or b"Infinity" in body  # only then are decoded elements searched for them
     for index, element in enumerate(tensor.data):
         try:
             if tensor.datatype == "BYTES" and isinstance(element, str):
                 payloads.append(service.schema.parse(element))
             else:
+                nonfinite = nonfinite_errors_in(element) if suspect else None
+                if nonfinite:
+                    raise PayloadError(nonfinite)
                 payloads.append(service.schema.parse_value(element))
         except PayloadError as e:
             raise Refusal(400, f"input {tensor.name!r} element {index}: {e}") from None

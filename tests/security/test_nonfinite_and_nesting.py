@@ -27,6 +27,8 @@ def test_nan_and_infinity_are_422_naming_the_field_not_model_errors(serve: Serve
         batch = client.post("/predict/batch", content=b'[{"x": 1, "y": 2, "mode": "ok", "delay": 0},'
                                                         b' {"x": 1, "y": 2, "mode": "ok", "delay": Infinity}]',
                             headers=JSON)
+        v2 = client.post("/v2/models/toy/infer", headers=JSON, content=b'{"inputs": [{"name": "payload", "shape": [1], '
+                         b'"datatype": "JSON", "data": [{"x": 1, "y": NaN, "mode": "ok", "delay": 0}]}]}')
         errors = model_errors(client)
     assert single.status_code == 422
     assert single.json()["detail"] == [
@@ -37,6 +39,8 @@ def test_nan_and_infinity_are_422_naming_the_field_not_model_errors(serve: Serve
     assert items[0]["status"] == 200
     assert items[1] == {"status": 422, "detail": [{
         "loc": ["body", 1, "delay"], "msg": "Input should be a finite number (got Infinity)", "type": "finite_number"}]}
+    assert v2.status_code == 400
+    assert "element 0: body.y: Input should be a finite number (got NaN)" in v2.json()["error"]
     assert errors == 0  # nothing reached the model, so no alert on model errors
 
 
