@@ -48,6 +48,8 @@ class PathUse:
     # assigned to a name that other path expressions build on and nothing passes on its own (MODEL_DIR): a base,
     # not an artifact by itself, so a data folder is not shipped whole for the one file read from it
     base_only: bool = False
+    argument: bool = False  # passed to a call: open(p), joblib.load(p), pd.read_csv(p)
+    role: str = "load"
 
 
 def unresolved_path_uses(cells: Sequence[CleanCell]) -> list[PathUse]:
@@ -73,7 +75,10 @@ def path_uses(cells: Sequence[CleanCell], roles: Iterable[str] = ("load", "param
         docstrings = _docstrings(clean.tree)
         for statement in clean.tree.body:  # a name assigned earlier in the same cell counts
             if clean.cell.role in wanted:
-                found += _uses(clean.cell.number, statement, evaluate, docstrings)
+                uses = _uses(clean.cell.number, statement, evaluate, docstrings)
+                if clean.cell.role == "setup":  # helpers and constants: only what a call reads is a file
+                    uses = [u for u in uses if u.argument]
+                found += [dataclasses.replace(u, role=str(clean.cell.role)) for u in uses]
             _bind(statement, env, evaluate)
             if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(
                     statement.targets[0], ast.Name):
@@ -145,7 +150,8 @@ def _uses(cell: int, statement: ast.stmt, evaluate: Callable[[ast.expr], Any], d
         where = (cell, node.lineno)
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str) and id(node) not in docstrings and _plausible(node.value):
-                uses.append(PathUse(*where, repr(node.value), node.value, literal=True, node=node))
+                uses.append(PathUse(*where, repr(node.value), node.value, literal=True, node=node,
+                                    argument=id(node) in call_arguments))
             continue
         is_name_argument = isinstance(node, ast.Name) and id(node) in call_arguments
         if not (is_name_argument or isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Call))):
@@ -161,7 +167,7 @@ def _uses(cell: int, statement: ast.stmt, evaluate: Callable[[ast.expr], Any], d
             continue  # a variable whose value is not known statically: nothing says it is a path
         inside.update(id(n) for n in ast.walk(node))
         uses.append(PathUse(*where, ast.unparse(node), text, literal=False, node=node,
-                            tail=None if text else _tail(node)))
+                            tail=None if text else _tail(node), argument=id(node) in call_arguments))
     return sorted(uses, key=lambda u: u.line)
 
 

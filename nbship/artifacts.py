@@ -155,11 +155,19 @@ def find_artifacts(
         for a in declared if a.uri and a.sha256
     ]
     remote_paths = {PurePosixPath(r.path).as_posix() for r in remote}
-    for use in path_uses(cells):
+    for use in path_uses(cells, ("load", "parameters", "setup")):
         assert use.text is not None or not use.literal
         if use.text is None:
             continue  # reported after the parity run, unless the load cells opened what it names
         path = Path(use.text)
+        if use.role == "setup":  # a file a setup cell reads ships; anything else there is not judged
+            target = (base / path).resolve()
+            if not path.is_absolute() and target.is_file() and target.is_relative_to(base) \
+                    and target != notebook.resolve():
+                relative = PurePosixPath(posixpath.normpath(PurePosixPath(*path.parts).as_posix())).as_posix()
+                if relative not in remote_paths:
+                    found.setdefault(relative, describe_artifact(base, relative, use.cell, use.line))
+            continue
         shown = f"'{use.text}'" if use.literal else f"'{use.text}' ({use.expression})"
         looks_like_file = path.suffix.lower() in ARTIFACT_SUFFIXES and " " not in use.text
         if path.is_absolute():

@@ -48,7 +48,7 @@ def apply_observation(
         added.append(describe_artifact(spec.source_dir, relative, cell, line))
         findings.append(Finding(
             "warning", "artifact-observed",
-            f"'{relative}' is read by the exported code but no path in the load or parameters cells names it: it "
+            f"'{relative}' is read by the exported code but no path in the cells names it: it "
             "ships as an artifact",
             Location(notebook.name, cell, line),
             f"To make it explicit (and seen by `nbship lock`), add to nbship.yaml:\n  artifacts:\n"

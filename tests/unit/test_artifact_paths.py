@@ -106,3 +106,16 @@ def test_a_name_assigned_earlier_in_the_same_cell_counts(tmp_path: Path) -> None
     found, _, problems = find(tmp_path, code("import joblib\nMODEL_DIR = 'models'\n"
                                              "model = joblib.load(MODEL_DIR + '/m.joblib')", "load"))
     assert not problems and [a.path for a in found] == ["models/m.joblib"]
+
+
+def test_a_file_a_setup_cell_reads_ships_and_nothing_else_there_is_judged(tmp_path: Path) -> None:
+    files(tmp_path, "labels.json", "stopwords.txt")
+    found, _, problems = find(
+        tmp_path,
+        code("import json\nfrom pathlib import Path\nLABELS = json.load(open('labels.json'))\n"
+             "OUTPUT = 'predictions.csv'\nREPORT = open('/srv/report.csv') if False else None\n"
+             "def stopwords():\n    return set((Path('.') / 'stopwords.txt').read_text().split())", "setup"),
+        code("x = 1", "load"),
+    )
+    assert not problems
+    assert [(a.path, a.cell, a.line) for a in found] == [("labels.json", 1, 3)]

@@ -49,7 +49,7 @@ def test_opened_files_ship_unopened_ones_and_unresolved_expressions_are_pointed_
         ("data/vocab.json", 1, 5), ("extras/notes.txt", 1, 7)]
     assert warnings(result) == [
         "artifact-observed nb.ipynb, cell 1, line 5: 'data/vocab.json' is read by the exported code but no path "
-        "in the load or parameters cells names it: it ships as an artifact",
+        "in the cells names it: it ships as an artifact",
         "artifact-unopened nb.ipynb, cell 1, line 7: 'extras/notes.txt' is named here but the example run never "
         "opened it; it ships anyway",
         "artifact-unresolved nb.ipynb, cell 1, line 10: cannot tell which file "
