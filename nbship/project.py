@@ -114,6 +114,8 @@ def render_project(
                                python_version=spec.python_version, platform=platform, frozen=frozen)
         lockfile = ensure_lock(request)
     write_tree(build_files(spec, lockfile.text if lockfile else None), out)
+    if lockfile is not None:
+        pin_content_tag(out, spec.config.repository or spec.name, spec.version)
     return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)
 
 
@@ -130,6 +132,21 @@ def refuse_local_only_pins(lock_text: str, settings: PipSettings) -> None:
     if pins:
         message, hint = describe_local_only(pins)
         raise LockError(f"requirements.lock: {message}", hint=hint)
+
+
+def pin_content_tag(out: Path, repository: str, version: str) -> None:
+    """Pin the tag ``nbship build`` will give this context (default platform) and the lock's sha256 into ``k8s/``.
+
+    The content hash leaves ``k8s/`` out, so the pin does not change the tag it names.
+    """
+    import hashlib
+
+    from nbship.image.builder import context_hash, image_tags
+    from nbship.render.pin import pin_manifests
+
+    tag = image_tags(repository, version, context_hash(out))[0]
+    lock_sha256 = hashlib.sha256((out / "requirements.lock").read_bytes()).hexdigest()
+    pin_manifests(out, tag, {"lock-sha256": lock_sha256})
 
 
 def build_notebook(

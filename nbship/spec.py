@@ -31,7 +31,9 @@ from nbship.errors import ConfigError
 
 REPOSITORY_ENV = "NBSHIP_REPOSITORY"
 # Variables every container has without nbship providing them; reading them needs no source.
-ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT"})
+# NBSHIP_IMAGE and NBSHIP_GIT_COMMIT come from the pod's pin annotations (downward API)
+ALWAYS_SET = frozenset({"PATH", "HOME", "HOSTNAME", "LANG", "PYTHONPATH", "NBSHIP_PORT", "NBSHIP_IMAGE",
+                        "NBSHIP_GIT_COMMIT"})
 DEFAULT_STARTUP_SECONDS = 300
 MIN_STARTUP_SECONDS = 60
 STARTUP_LOAD_FACTOR = 3

@@ -182,3 +182,4 @@ class ManifestContext:
     allow_namespaces: tuple[str, ...] | None
     ingress: IngressContext | None
     monitor: MonitorContext | None = None
+    pins: str = ""  # the nbship-owned tail of the base kustomization (nbship/render/pin.py)

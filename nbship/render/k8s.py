@@ -41,6 +41,7 @@ from nbship.render.context import (
 from nbship.render.dockerfile import USER_ID
 from nbship.render.downloads import download_context, writable_dirs
 from nbship.render.monitoring import alert_rules, keda_query, monitor_context
+from nbship.render.pin import pin_block
 from nbship.spec import (
     STARTUP_HEADROOM_SECONDS,
     STARTUP_LOAD_FACTOR,
@@ -87,6 +88,7 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
     """
     config = spec.config
     startup = spec.startup
+    pin = image_pin(spec)
     selector = (("app.kubernetes.io/instance", spec.name), ("app.kubernetes.io/name", spec.name))
     labels = tuple(sorted({
         *selector,
@@ -129,7 +131,7 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         labels=labels,
         selector=selector,
         config_map=f"{spec.name}-config",
-        image=image_pin(spec),
+        image=pin,
         port=config.port,
         port_name=PORT_NAME,
         container=CONTAINER,
@@ -157,6 +159,7 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         allow_namespaces=tuple(sorted(policy.allow_namespaces)) if policy.enabled else None,
         ingress=IngressContext(ingress.host, ingress.class_name, ingress.tls_secret) if ingress.enabled else None,
         monitor=monitor_context(config),
+        pins=pin_block(spec.name, pin.name, pin.reference, {"notebook-sha256": spec.notebook_sha256}),
     )
 
 

@@ -128,8 +128,9 @@ def create_app(root: Path) -> FastAPI:
             "notebook": manifest.notebook.file,
             "notebook_sha256": manifest.notebook.sha256,
             "lock_sha256": service.lock_sha256,
-            "image": os.environ.get("NBSHIP_IMAGE"),
-            "git_commit": os.environ.get("NBSHIP_GIT_COMMIT"),
+            # from the pod's annotations (downward API): empty when the pin block has none
+            "image": os.environ.get("NBSHIP_IMAGE") or None,
+            "git_commit": os.environ.get("NBSHIP_GIT_COMMIT") or None,
         })
 
     add_kserve_routes(app, service)

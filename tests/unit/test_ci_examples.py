@@ -52,7 +52,9 @@ def test_every_nbship_command_and_flag_in_the_ci_examples_exists(path: Path) -> 
     group = typer.main.get_command(app)
     invocations = nbship_invocations(path.read_text())
     used = {words[0] for words in invocations}
-    assert {"check", "lock", "build", "deploy"} <= used, f"{path.name} must check, lock, build and deploy"
+    assert {"check", "lock", "build"} <= used, f"{path.name} must check, lock and build"
+    # the GitOps variant deploys by committing manifests; the others deploy with nbship
+    assert ("deploy" in used) != ("gitops" in path.name), f"{path.name}: deploy with nbship or with a commit"
     for words in invocations:
         command = group.commands.get(words[0])  # type: ignore[attr-defined]
         assert command is not None, f"{path.name}: nbship {words[0]} does not exist"
@@ -65,7 +67,17 @@ def test_every_nbship_command_and_flag_in_the_ci_examples_exists(path: Path) -> 
 
 
 def test_the_examples_exist() -> None:
-    assert {p.name for p in CI_FILES} == {"github-actions.yml", "gitlab-ci.yml"}
+    assert {p.name for p in CI_FILES} == {"github-actions.yml", "github-actions-gitops.yml", "gitlab-ci.yml"}
+
+
+def test_the_gitops_variant_pushes_and_commits_the_pinned_overlays() -> None:
+    path = ROOT / "examples" / "ci" / "github-actions-gitops.yml"
+    build = next(w for w in nbship_invocations(path.read_text()) if w[0] == "build")
+    assert "--push" in build and "--out" in build  # the digest is pinned into the --out context's k8s/
+    out = build[build.index("--out") + 1]
+    scripts = "\n".join(_scripts(yaml.safe_load(path.read_text())))
+    assert f"cp -r {out}/k8s" in scripts and "git commit" in scripts and "git push" in scripts
+    assert "kubeconfig" not in path.read_text().lower()  # the controller applies; CI holds no cluster credentials
 
 
 def test_build_and_deploy_summaries_go_to_the_step_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
