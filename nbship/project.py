@@ -115,7 +115,7 @@ def render_project(
         lockfile = ensure_lock(request)
     write_tree(build_files(spec, lockfile.text if lockfile else None), out)
     if lockfile is not None:
-        pin_content_tag(out, spec.config.repository or spec.name, spec.version)
+        pin_content_tag(out, spec.repository, spec.version)
     return RenderResult(out=out.resolve(), spec=spec, findings=result.findings, lock=lockfile)
 
 

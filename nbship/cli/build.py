@@ -12,7 +12,7 @@ from nbship.cli._options import ConfigOption, FrozenOption, Output, OutputOption
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nbship.image.build import BuildProgress
+    from nbship.image.build import BuildOptions, BuildProgress, BuildRecord
 
 
 def build(
@@ -43,20 +43,12 @@ def build(
 
     Example: nbship build examples/notebooks/tabular-churn/churn.ipynb --push --repository 127.0.0.1:5000/churn
     """
-    from nbship.cli._console import ci_default, console, print_json
-    from nbship.cli._github import append_summary, build_summary
-    from nbship.image.build import BuildOptions, build_labels
-    from nbship.image.docker_engine import connect
-    from nbship.project import build
-    from nbship.spec import Overrides
+    from nbship.cli._console import console, print_json
+    from nbship.image.build import BuildOptions
 
-    options = BuildOptions(extra_tags=tuple(tag or ()), platform=platform, smoke=not no_smoke, push=push,
-                           labels=build_labels(notebook if notebook.is_dir() else notebook.parent))
-    builder = connect()
-    with _Display(console()) as display:
-        result, record = build(builder, notebook, out, options, display.progress, config=config,
-                               frozen=ci_default(frozen), overrides=Overrides(repository=repository), record=record)
-    append_summary(build_summary(result.as_json()))
+    options = BuildOptions(extra_tags=tuple(tag or ()), platform=platform, smoke=not no_smoke, push=push)
+    result, record = build_and_record(notebook, out, options, config=config, frozen=frozen, repository=repository,
+                                      record=record)
     if output is Output.json:
         print_json(result.as_json())
         return
@@ -67,6 +59,33 @@ def build(
     if result.digest:
         console().print(f"pushed {', '.join(result.pushed)} @ {result.digest}", markup=False, soft_wrap=True)
     console().print(f"wrote {record}", markup=False)
+
+
+def build_and_record(
+    notebook: Path, out: Path, options: BuildOptions, *, config: Path | None, frozen: bool | None,
+    repository: str | None, record: Path | None = None,
+) -> tuple[BuildRecord, Path]:
+    """Build a notebook (rendered into ``out``) or a build context, showing progress; the record and where it is.
+
+    Raises:
+        NbshipError: as ``nbship.project.build``.
+    """
+    from dataclasses import replace
+
+    from nbship.cli._console import ci_default, console
+    from nbship.cli._github import append_summary, build_summary
+    from nbship.image.build import build_labels
+    from nbship.image.docker_engine import connect
+    from nbship.project import build
+    from nbship.spec import Overrides
+
+    options = replace(options, labels=build_labels(notebook if notebook.is_dir() else notebook.parent))
+    builder = connect()
+    with _Display(console()) as display:
+        result, written = build(builder, notebook, out, options, display.progress, config=config,
+                                frozen=ci_default(frozen), overrides=Overrides(repository=repository), record=record)
+    append_summary(build_summary(result.as_json()))
+    return result, written
 
 
 class _Display:

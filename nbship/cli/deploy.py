@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from nbship.cli._options import Output, OutputOption, Overlay
+from nbship.cli._options import ConfigOption, FrozenOption, Output, OutputOption, Overlay
 
 if TYPE_CHECKING:
     from nbship.deploy.apply import Rendered, StatusReport, Target
+    from nbship.deploy.history import RevisionProvenance
     from nbship.deploy.kubectl import KubectlClient
     from nbship.deploy.rollout import RolloutProgress
     from nbship.errors import RolloutInterruptedError
@@ -71,7 +72,11 @@ def _locate(client: KubectlClient, target: Target) -> Rendered:
 
 
 def deploy(
-    context_dir: Path = ContextDir,
+    context_dir: Path = typer.Argument(
+        ..., show_default=False,
+        help="The build context (nbship render --out DIR), or a notebook: rendered, built, smoke-tested, pushed "
+        "(reusing the image that has its content tag), then deployed.",
+    ),
     env: Overlay = EnvOption,
     namespace: str | None = NamespaceOption,
     kube_context: str | None = KubeContextOption,
@@ -87,8 +92,17 @@ def deploy(
     force_conflicts: bool = typer.Option(False, "--force-conflicts", help="Take over fields other tools manage."),
     timeout: float = TimeoutOption,
     output: Output = OutputOption,
+    repository: str | None = typer.Option(
+        None, "--repository", show_default=False,
+        help="With a notebook: the image repository to push to (default: repository in nbship.yaml).",
+    ),
+    out: Path = typer.Option(Path("build"), "--out", "-o", help="With a notebook: where to render the build context."),
+    config: Path | None = ConfigOption,
+    frozen: bool | None = FrozenOption,
 ) -> None:
     """Apply the overlay with server-side apply, wait for the rollout, roll back if it fails (exit 5).
+
+    Given a notebook instead of a build context, first render, build, smoke-test and push it (nbship build).
 
     Example: nbship deploy build/churn --env staging
     """
@@ -99,6 +113,8 @@ def deploy(
     from nbship.deploy.layer import choose_image
     from nbship.errors import RolloutInterruptedError
 
+    if context_dir.is_file():  # a notebook: the whole path in one command
+        context_dir, record = _build_notebook(context_dir, out, repository, config, frozen, push=not dry_run)
     choice = choose_image(context_dir, image, record)
     if choice.reference.digest is None:
         console().print(f"warning: deploying {choice.reference} by tag: the cluster pulls whatever the tag names "
@@ -128,11 +144,40 @@ def deploy(
                         f"(revision {result.revision}, {result.seconds:.0f} s)", markup=False)
 
 
-def _show(report: StatusReport, output: Output) -> None:
+def _build_notebook(
+    notebook: Path, out: Path, repository: str | None, config: Path | None, frozen: bool | None, *, push: bool
+) -> tuple[Path, Path]:
+    """Render, build, smoke-test and push ``notebook`` into ``out``; the build context and its record.
+
+    Raises:
+        UsageError: nothing names a registry to push to.
+        NbshipError: as ``nbship build``.
+    """
+    import os
+
+    from nbship.cli.build import build_and_record
+    from nbship.config import load_config
+    from nbship.errors import UsageError
+    from nbship.image.build import BuildOptions
+    from nbship.spec import repository_choice
+
+    chosen = repository_choice(repository, os.environ)
+    if push and chosen is None and load_config(notebook, config)[0].repository is None:
+        raise UsageError(
+            f"nbship deploy {notebook.name} pushes the image for the cluster to pull: name a registry",
+            hint="--repository REGISTRY/NAME, NBSHIP_REPOSITORY, or repository: in nbship.yaml",
+        )
+    _, record = build_and_record(notebook, out, BuildOptions(push=push), config=config, frozen=frozen,
+                                 repository=repository)
+    return out, record
+
+
+def _show(report: StatusReport, output: Output, revisions: tuple[RevisionProvenance, ...] = ()) -> None:
     from nbship.cli._console import print_json
+    from nbship.deploy.history import history_table
 
     if output is Output.json:
-        print_json(report.as_json())
+        print_json({**report.as_json(), **({"revisions": [r.as_json() for r in revisions]} if revisions else {})})
         return
     print(f"deployment/{report.deployment} in {report.namespace}: revision {report.revision}")
     print(f"image: {report.image}")
@@ -140,6 +185,10 @@ def _show(report: StatusReport, output: Output) -> None:
     if report.hpa is not None:
         print(f"autoscaler: {report.hpa['current']} current, {report.hpa['desired']} desired "
               f"(min {report.hpa['min']}, max {report.hpa['max']})")
+    if revisions:
+        print("revisions (* = current; notebook, lock and commit by their first 12 characters, image by digest):")
+        for line in history_table(revisions):
+            print("  " + line)
 
 
 def status(
@@ -149,15 +198,18 @@ def status(
     kube_context: str | None = KubeContextOption,
     output: Output = OutputOption,
 ) -> None:
-    """Show the deployed revision, image, ready replicas and the autoscaler's state.
+    """Show the deployed revision, image, ready replicas, the autoscaler's state, and each revision's provenance.
 
     Example: nbship status build/churn --env production --output json
     """
     from nbship.deploy.apply import Target, rollout_status
+    from nbship.deploy.history import revision_history
 
     client = _connect(kube_context)
     rendered = _locate(client, Target(context_dir, env.value, namespace))
-    _show(rollout_status(client, rendered.namespace, rendered.deployment), output)
+    report = rollout_status(client, rendered.namespace, rendered.deployment)
+    live = client.get("deployment", rendered.deployment, rendered.namespace)
+    _show(report, output, revision_history(client, rendered.namespace, live) if live else ())
 
 
 def rollback(

@@ -8,6 +8,7 @@ time the smoke test measured.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ class ImageChoice:
     reference: ImageRef  # by digest (repository@sha256:…) unless told otherwise
     load_seconds: float | None  # the smoke test's start-up: downloads, load cells and warm-up
     download_seconds: float | None = None
+    git_commit: str | None = None  # of the build's source, from the build record
 
 
 def choose_image(context_dir: Path, image: str | None = None, path: Path | None = None) -> ImageChoice:
@@ -67,7 +69,7 @@ def choose_image(context_dir: Path, image: str | None = None, path: Path | None 
     if image:
         return ImageChoice(ImageRef.parse(image), load_seconds, download_seconds)
     if record is not None:
-        return ImageChoice(record.image_by_digest or record.image, load_seconds, download_seconds)
+        return ImageChoice(record.image_by_digest or record.image, load_seconds, download_seconds, record.git_commit)
     raise UserError(
         f"{context_dir}: no build record (nbship-build.json), so no image to deploy",
         hint=f"run `nbship build {context_dir} --push` first, or pass --image REPOSITORY@sha256:…",
@@ -111,26 +113,35 @@ def deploy_layer(target: Target, image: ImageChoice | None) -> Iterator[Path]:
         layer["namespace"] = target.namespace
     if image is not None:
         layer["images"] = [{"name": base["images"][0]["name"], **_kustomize_image(image.reference)}]
-        layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
-                             "patch": yaml.safe_dump(_pin_ops(deployment, image), sort_keys=True)}]
+        ops = _pin_ops(deployment, image)
+        if ops:  # kustomize refuses an empty patch
+            layer["patches"] = [{"target": {"kind": "Deployment", "name": deployment["metadata"]["name"]},
+                                 "patch": yaml.safe_dump(ops, sort_keys=True)}]
     with tempfile.TemporaryDirectory(prefix="nbship-deploy-") as tmp:
         copy = Path(tmp) / "k8s"
         shutil.copytree(k8s, copy)
+        if image is not None:
+            _pin_copy(copy.parent, image)
         (copy / LAYER).mkdir()
         (copy / LAYER / "kustomization.yaml").write_text(yaml.safe_dump(layer, sort_keys=True), encoding="utf-8")
         yield copy / LAYER
 
 
+def _pin_copy(root: Path, image: ImageChoice) -> None:
+    """Pin the image and its commit in the copy as ``nbship build --push`` does: /version reports them."""
+    from nbship.render.pin import pin_manifests
+
+    # rendered by an nbship without pins: the layer's images entry still pins the image
+    with contextlib.suppress(ValueError):
+        pin_manifests(root, str(image.reference), {"git-commit": image.git_commit})
+
+
 def _pin_ops(deployment: dict[str, Any], image: ImageChoice) -> list[dict[str, Any]]:
-    """The JSON patch: the image's reference for /version, and a startup budget sized from the measured load."""
+    """The JSON patch: a startup budget sized from the measured load (the pin block names image and commit)."""
     from nbship.render.k8s import progress_deadline
     from nbship.spec import startup_budget
 
-    # the service reports the image it runs as on /version
-    ops: list[dict[str, Any]] = [
-        {"op": "add", "path": "/spec/template/spec/containers/0/env/-",
-         "value": {"name": "NBSHIP_IMAGE", "value": str(image.reference)}},
-    ]
+    ops: list[dict[str, Any]] = []
     annotations = deployment["metadata"].get("annotations", {})
     downloads = bool(deployment["spec"]["template"]["spec"].get("initContainers"))
     startup_seconds = int(annotations.get("nbship.io/startup-seconds", 0))

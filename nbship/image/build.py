@@ -142,6 +142,10 @@ def build_context(
         started = time.perf_counter()
         digest = push_image(builder, built.tags, progress.push)
         durations["push"] = time.perf_counter() - started
+    repository = built.tags[0].rsplit(":", 1)[0]
+    commit = options.labels.get("org.opencontainers.image.revision")
+    lock_sha256 = hashlib.sha256((context / "requirements.lock").read_bytes()).hexdigest()
+    _pin(context, f"{repository}@{digest}" if digest else built.tags[0], commit, lock_sha256, progress)
     dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
     base = base_image_of(dockerfile)
     return BuildRecord(
@@ -151,7 +155,8 @@ def build_context(
         context_hash=built.context_hash,
         reused=built.reused,
         notebook_sha256=manifest.notebook.sha256,
-        lock_sha256=hashlib.sha256((context / "requirements.lock").read_bytes()).hexdigest(),
+        lock_sha256=lock_sha256,
+        git_commit=commit,
         base_image=base,
         platform=options.platform,
         image_bytes=builder.image_size(built.image_id),
@@ -161,6 +166,16 @@ def build_context(
         digest=digest,
         pushed=built.tags if digest else (),
     )
+
+
+def _pin(context: Path, image: str, commit: str | None, lock_sha256: str, progress: BuildProgress) -> None:
+    """Pin what was built (by digest once pushed) into the context's ``k8s/``: ``kubectl apply -k`` deploys it."""
+    from nbship.render.pin import pin_manifests
+
+    try:
+        pin_manifests(context, image, {"git-commit": commit, "lock-sha256": lock_sha256})
+    except (FileNotFoundError, ValueError) as e:  # no k8s/, or rendered by an nbship without pins
+        progress.stage(f"note: k8s/ not pinned to {image} ({e})")
 
 
 def build_labels(source_dir: Path) -> dict[str, str]:

@@ -46,6 +46,7 @@ class BuildRecord:
     smoke: SmokeResult | None = None
     digest: str | None = None
     pushed: tuple[str, ...] = ()
+    git_commit: str | None = None  # of the build's source (the image's OCI revision label)
 
     @property
     def image_by_digest(self) -> ImageRef | None:
@@ -64,6 +65,7 @@ class BuildRecord:
             "image_by_digest": str(self.image_by_digest) if self.image_by_digest else None,
             "notebook_sha256": self.notebook_sha256,
             "lock_sha256": self.lock_sha256,
+            "git_commit": self.git_commit,
             "base_image": self.base_image,
             "platform": self.platform,
             "sizes": {"image_bytes": self.image_bytes, "base_image_bytes": self.base_image_bytes},
@@ -116,6 +118,7 @@ def parse_build_record(document: Any, where: str = RECORD_FILE) -> BuildRecord:
             smoke=_smoke(smoke) if smoke is not None else None,
             digest=document["digest"],
             pushed=tuple(str(t) for t in document["pushed"]),
+            git_commit=document.get("git_commit"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise RecordError(f"{where}: not a valid build record ({type(e).__name__}: {e})") from None

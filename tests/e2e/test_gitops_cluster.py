@@ -83,11 +83,15 @@ def test_plain_kubectl_apply_of_the_pinned_overlay_deploys_the_smoke_tested_imag
     shutil.copytree(EXAMPLES / "tabular-churn", tmp_path / "churn")
     notebook = tmp_path / "churn" / "churn.ipynb"
     context = tmp_path / "build"
+    git = ["git", "-C", str(tmp_path / "churn"), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the model"]):
+        assert _run(*git, *step).returncode == 0
+    commit = _run(*git, "rev-parse", "HEAD").stdout.strip()
     built = _run(sys.executable, "-m", "nbship", "build", str(notebook), "--out", str(context), "--frozen",
                  "--push", "--repository", f"{REGISTRY}/nbship-gitops", "--output", "json")
     assert built.returncode == 0, built.stderr[-3000:]
     record = json.loads(built.stdout)
-    assert record["image_by_digest"] and record["smoke"]["passed"]
+    assert record["image_by_digest"] and record["smoke"]["passed"] and record["git_commit"] == commit
 
     # the GitOps controller's side: the committed overlay, in a namespace of the test's own, and plain kubectl
     wrapper = context / "k8s" / "test-namespace"
@@ -106,4 +110,34 @@ def test_plain_kubectl_apply_of_the_pinned_overlay_deploys_the_smoke_tested_imag
     assert version["image"] == record["image_by_digest"]
     assert version["notebook_sha256"] == record["notebook_sha256"]
     assert version["lock_sha256"] == record["lock_sha256"]
-    assert version["git_commit"] == record["git_commit"]
+    assert version["git_commit"] == commit
+
+    # nbship status, read-only, shows the same provenance for the revision plain kubectl applied
+    status = _run(sys.executable, "-m", "nbship", "status", str(context), "--env", "staging", "--namespace",
+                  namespace, "--output", "json")
+    assert status.returncode == 0, status.stderr
+    (revision,) = json.loads(status.stdout)["revisions"]
+    assert revision == {"revision": 1, "current": True, "ready": 1, "notebook_sha256": record["notebook_sha256"],
+                        "lock_sha256": record["lock_sha256"], "image": record["image_by_digest"],
+                        "git_commit": commit}
+
+
+def test_deploy_notebook_renders_builds_pushes_and_deploys_reusing_the_content_tag(
+    namespace: str, tmp_path: Path
+) -> None:
+    shutil.copytree(EXAMPLES / "tabular-churn", tmp_path / "churn")
+    notebook = tmp_path / "churn" / "churn.ipynb"
+    repository = f"{REGISTRY}/nbship-gitops"
+    first = _run(sys.executable, "-m", "nbship", "build", str(notebook), "--out", str(tmp_path / "first"),
+                 "--frozen", "--repository", repository)
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    context = tmp_path / "build"
+    deployed = _run(sys.executable, "-m", "nbship", "deploy", str(notebook), "--env", "staging", "--namespace",
+                    namespace, "--repository", repository, "--out", str(context), "--frozen", "--output", "json")
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    record = json.loads((context / "nbship-build.json").read_text(encoding="utf-8"))
+    assert record["reused"] is True and record["smoke"]["passed"]  # the content tag existed: no second build
+    assert json.loads(deployed.stdout)["image"] == record["image_by_digest"]
+    request, expected = _example(notebook)
+    assert same_response(expected, _ask_the_pod(namespace, request)["answer"]) == []

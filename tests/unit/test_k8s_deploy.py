@@ -62,13 +62,21 @@ def test_layer_pins_the_digest_and_sizes_a_default_startup_budget_from_the_load_
 def test_layer_leaves_a_configured_budget_alone_and_takes_a_tag(tmp_path: Path) -> None:
     layer = layer_of(tmp_path, ImageChoice(ImageRef.parse("localhost:5000/churn:1.0.0-abc"), 40.0),
                      {"timeouts": {"startup_seconds": 90}})
-    import yaml
 
-    (patch,) = layer["patches"]
-    ops = yaml.safe_load(patch["patch"])
-    assert not any("startupProbe" in op["path"] for op in ops) and "namespace" not in layer
-    assert {"name": "NBSHIP_IMAGE", "value": "localhost:5000/churn:1.0.0-abc"} in [op.get("value") for op in ops]
+    assert "patches" not in layer and "namespace" not in layer  # nothing to patch: a configured budget stays
     assert layer["images"][0] == {"name": "churn-model", "newName": "localhost:5000/churn", "newTag": "1.0.0-abc"}
+
+
+def test_the_layers_copy_pins_image_and_commit_for_version(tmp_path: Path) -> None:
+    from nbship.image.ref import ImageRef
+    from nbship.render.pin import read_pins
+
+    image = ImageChoice(ImageRef.parse("localhost:5000/churn@sha256:" + "c" * 64), None, git_commit="0123abc")
+    with deploy_layer(Target(context(tmp_path), "staging"), image) as layer:
+        _, _, provenance = read_pins(layer.parent.parent)
+    assert provenance["image"] == str(image.reference) and provenance["git-commit"] == "0123abc"
+    assert provenance["notebook-sha256"] == "0" * 64
+    assert read_pins(tmp_path)[2]["image"] == "churn-model:1.0.0"  # the build context keeps its own pin
 
 
 def test_the_build_context_itself_is_not_modified(tmp_path: Path) -> None:

@@ -77,7 +77,8 @@ def test_kustomize_writes_the_digest_and_the_annotations_the_pods_read(context: 
     annotations = template["metadata"]["annotations"]
     assert annotations["nbship.io/git-commit"] == "0123abc" and annotations["prometheus.io/scrape"] == "true"
     env = {e["name"]: e for e in container["env"]}
-    assert env["NBSHIP_GIT_COMMIT"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.annotations['nbship.io/git-commit']"
+    field = env["NBSHIP_GIT_COMMIT"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert field == "metadata.annotations['nbship.io/git-commit']"
 
 
 def test_render_pins_the_content_tag_the_build_will_give_and_the_locks_hash(tmp_path: Path) -> None:
