@@ -36,7 +36,7 @@ def test_a_notebook_is_built_and_pushed_then_its_record_deployed(
     built: list[dict[str, Any]] = []
 
     def fake_build(notebook: Path, out: Path, options: Any, **kwargs: Any) -> tuple[Any, Path]:
-        built.append({"notebook": notebook, "out": out, "repository": options.repository, "push": options.push})
+        built.append({"notebook": notebook, "out": out, "repository": kwargs["repository"], "push": options.push})
         (out / "k8s").mkdir(parents=True)
         from nbship.image.record import BuildRecord, write_build_record
         from nbship.image.ref import ImageRef
