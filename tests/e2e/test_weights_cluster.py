@@ -278,3 +278,22 @@ def test_replicas_and_restarts_on_a_claim_find_the_verified_weights_and_download
         _kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=120s", check=False)
         _kubectl("delete", "pv", volume, "--wait=false", check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_ephemeral_download_volume_passes_the_api_server_and_pod_security(namespace: str, tmp_path: Path) -> None:
+    """Server-side dry run: the rig has no provisioner to bind the volume, but the API server validates the
+    Deployment with its generic ephemeral volume against the schema and the namespace's Pod Security level."""
+    spec = _spec(downloads={"size_limit": "20Gi", "volume": {"ephemeral": True, "storage_class": "fast-ssd"}})
+    files = render_manifests(spec)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    choice = ImageChoice(ImageRef.parse("localhost:5000/x:1"), None)
+    with deploy_layer(Target(tmp_path, "production", namespace), choice) as layer:
+        done = _kubectl("apply", "-k", str(layer), "--dry-run=server", "-o", "json", check=False)
+    assert done.returncode == 0, done.stderr
+    items = json.loads(done.stdout)["items"]
+    deployment = next(i for i in items if i["kind"] == "Deployment")
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "downloads")
+    template = volume["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert template["resources"]["requests"]["storage"] == "20Gi" and template["storageClassName"] == "fast-ssd"
