@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 from nbship.artifact_paths import PathUse, unresolved_path_uses
-from nbship.artifacts import ArtifactRef, describe_artifact
+from nbship.artifacts import ArtifactRef, describe_artifact, pickled_modules
 from nbship.errors import Finding, Location
 from nbship.extract import CleanCell
 from nbship.notebook import Notebook
@@ -46,13 +46,15 @@ def apply_observation(
                 "Secrets belong under `secrets:` in nbship.yaml; other files under the notebook's folder."))
             continue
         added.append(describe_artifact(spec.source_dir, relative, cell, line))
+        needs = sorted(pickled_modules(spec.source_dir / relative))
+        why = (f"its pickle needs {', '.join(needs)}, which `nbship lock` locks only for artifacts it can see"
+               if needs else "so `nbship lock` sees it too")
         findings.append(Finding(
             "warning", "artifact-observed",
             f"'{relative}' is read by the exported code but no path in the cells names it: it "
             "ships as an artifact",
             Location(notebook.name, cell, line),
-            f"To make it explicit (and seen by `nbship lock`), add to nbship.yaml:\n  artifacts:\n"
-            f"    - path: {relative}",
+            f"Add it to nbship.yaml ({why}):\n  artifacts:\n    - path: {relative}",
         ))
     for artifact in spec.artifacts:
         if artifact.cell is None:

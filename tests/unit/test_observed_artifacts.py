@@ -72,3 +72,23 @@ def test_the_rendered_context_carries_what_the_code_opened(tmp_path: Path) -> No
     assert [a["path"] for a in manifest["artifacts"]] == ["data/vocab.json", "extras/notes.txt"]
     assert (tmp_path / "ctx" / "data" / "vocab.json").is_file()
     assert not (tmp_path / "ctx" / "data" / "train.csv").exists()
+
+
+def test_an_observed_pickle_names_the_modules_nbship_lock_would_miss(tmp_path: Path) -> None:
+    import pickle
+    from fractions import Fraction
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.pkl").write_bytes(pickle.dumps(Fraction(1, 3)))
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        code("import os, pickle\nname = os.environ.get('NBSHIP_TEST_UNSET', 'm')\n"
+             "model = pickle.load(open(f'models/{name}.pkl', 'rb'))", "load"),
+        code("def predict(inputs):\n    return {'y': float(model)}", "predict"),
+        code("example = {}\npredict(example)", "example", result={"y": 1 / 3}),
+    )
+    result = check_notebook(path)
+    assert not result.errors, result.findings
+    (observed,) = [f for f in result.findings if f.code == "artifact-observed"]
+    assert observed.hint == ("Add it to nbship.yaml (its pickle needs fractions, which `nbship lock` locks only "
+                             "for artifacts it can see):\n  artifacts:\n    - path: models/m.pkl")
