@@ -143,6 +143,9 @@ class Artifact(_Strict):
             raise ValueError("a remote artifact needs `sha256`, 64 lower-case hex digits")
         if self.uri is None and self.credentials is not None:
             raise ValueError("`credentials` only applies to a remote artifact (one with `uri`)")
+        if self.credentials is not None and self.uri is not None and not self.uri.startswith(("s3://", "hf://")):
+            raise ValueError("`credentials` applies to s3:// and hf:// (their clients read AWS_* and HF_TOKEN); "
+                             "an https:// download takes none")
         return self
 
 

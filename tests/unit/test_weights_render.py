@@ -38,6 +38,8 @@ def config_error(tmp_path: Path, text: str) -> str:
      "nbship.yaml, line 2: artifacts.0.uri: unknown scheme gs://; nbship downloads https://"),
     (f"{{path: w/m.bin, uri: 'hf://org/repo/m.bin', sha256: {SHA}}}", "artifacts.0.uri: hf://org/repo/m.bin: expected"),
     ("{path: w/m.bin, credentials: {secret: s3-models}}", "`credentials` only applies to a remote artifact"),
+    (f"{{path: w/m.bin, uri: 'https://x/m.bin', sha256: {SHA}, credentials: {{secret: web}}}}",
+     "`credentials` applies to s3:// and hf://"),
     (f"{{path: w/m.bin, uri: 's3://b/m.bin', sha256: {SHA}, credentials: {{secret: S3_Models}}}}",
      "artifacts.0.credentials.secret: must be a Kubernetes Secret name"),
 ])
