@@ -114,7 +114,7 @@ def main() -> int:
         created.append(new_base)
         context = with_base(source, work / f"run{run}", base, new_base)
         record = build_context(builder, context, options, pip=pip)
-        created.append(record.image)
+        created.append(str(record.image))
         cold.append(record.durations["build"])
         started = time.perf_counter()
         again = build_context(builder, context, options, pip=pip)
@@ -130,7 +130,7 @@ def main() -> int:
         module.write_text(module.read_text() + f"# one-line change {run}\n")
         changed = build_context(builder, context, options, pip=pip)
         assert not changed.reused
-        created.append(changed.image)
+        created.append(str(changed.image))
         code_change.append(changed.durations["build"])
         smoke = smoke_test(builder, record.image_id, context, limits=options.limits)
         assert smoke.passed, smoke
