@@ -20,6 +20,7 @@ from typing import Any
 
 from nbship.errors import ImageError
 from nbship.image.builder import ContainerHandle, ImageBuilder, RunLimits
+from nbship.runtime import routes
 from nbship.runtime.manifest import Manifest, ManifestError, read_manifest
 
 
@@ -113,7 +114,7 @@ def smoke_test(
         if uid == 0:
             problem = "the service runs as root (uid 0); the image must set a non-root USER"
         elif example is not None:
-            status, body = _post_json(container.url + "/predict", example.request)
+            status, body = _post_json(container.url + routes.PREDICT, example.request)
             if status != 200:
                 problem = f"POST /predict answered {status}: {body[:500]}"
             else:
@@ -135,7 +136,7 @@ def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(container.url + "/readyz", timeout=2) as response:
+            with urllib.request.urlopen(container.url + routes.READINESS, timeout=2) as response:
                 if response.status == 200:
                     body: bytes = response.read()
                     return body
@@ -150,7 +151,7 @@ def _wait_ready(container: ContainerHandle, timeout: float) -> bytes | str:
 def _version_problem(url: str, manifest: Manifest, context: Path) -> str | None:
     """Why ``GET /version`` does not describe this build (name, version, lock), or None when it does."""
     try:
-        with urllib.request.urlopen(url + "/version", timeout=10) as response:
+        with urllib.request.urlopen(url + routes.VERSION, timeout=10) as response:
             version = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError) as e:
         return f"GET /version did not answer with JSON: {e}"

@@ -19,13 +19,14 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from nbship.errors import CheckFailedError, Finding, Location
+from nbship.runtime import routes
 
 if TYPE_CHECKING:
     from nbship.analysis import EnvRead
     from nbship.render.context import ManifestContext
 
 # What nbship's runtime serves (nbship/runtime/app.py); a unit test checks this against the real app's routes.
-SERVED_PATHS = frozenset({"/readyz", "/healthz", "/metrics", "/predict"})
+SERVED_PATHS = frozenset({routes.READINESS, routes.LIVENESS, routes.METRICS, routes.PREDICT})
 
 
 class ManifestCheckError(Exception):

@@ -42,6 +42,7 @@ from nbship.render.dockerfile import USER_ID
 from nbship.render.downloads import download_context, writable_dirs
 from nbship.render.monitoring import alert_rules, keda_query, monitor_context
 from nbship.render.pin import pin_block
+from nbship.runtime import routes
 from nbship.spec import (
     STARTUP_HEADROOM_SECONDS,
     STARTUP_LOAD_FACTOR,
@@ -54,9 +55,9 @@ if TYPE_CHECKING:
 UID = USER_ID  # the image's numeric user: runAsUser and the Dockerfile's USER agree by construction
 CONTAINER = "model"
 PORT_NAME = "http"
-READINESS_PATH = "/readyz"
-LIVENESS_PATH = "/healthz"
-METRICS_PATH = "/metrics"
+READINESS_PATH = routes.READINESS
+LIVENESS_PATH = routes.LIVENESS
+METRICS_PATH = routes.METRICS
 PRESTOP_SECONDS = 5
 OVERLAYS = ("staging", "production")
 DEFAULT_DOWNLOAD_SECONDS = 900  # unmeasured downloads: room for a few GB at modest bandwidth

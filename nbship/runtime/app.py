@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.routing import Match
 
+from . import routes
 from .batch import read_batch
 from .kserve import add_kserve_routes
 from .logs import configure_logging
@@ -63,7 +64,7 @@ def create_app(root: Path) -> FastAPI:
     app.state.service = service
     max_batch_items = service.settings.max_batch_items
 
-    @app.post("/predict", tags=["predict"], **PREDICT_DOC)
+    @app.post(routes.PREDICT, tags=["predict"], **PREDICT_DOC)
     async def predict(request: Request) -> Response:
         """Run the notebook's pipeline on one payload."""
         request_id = request_id_of(request)
@@ -77,7 +78,7 @@ def create_app(root: Path) -> FastAPI:
             return refusal_response(refusal, request_id)
         return Response(content, media_type="application/json")
 
-    @app.post("/predict/batch", tags=["predict"], **BATCH_DOC)
+    @app.post(routes.PREDICT + "/batch", tags=["predict"], **BATCH_DOC)
     async def predict_batch(request: Request) -> Response:
         """Run the pipeline on each payload of a list; each item carries its own result or error."""
         request_id = request_id_of(request)
@@ -96,7 +97,7 @@ def create_app(root: Path) -> FastAPI:
             )
         return json_response({"items": answers, "request_id": request_id})
 
-    @app.get("/healthz", tags=["operations"], responses={503: {"description": "every worker stuck: restart me"}})
+    @app.get(routes.LIVENESS, tags=["operations"], responses={503: {"description": "every worker stuck: restart me"}})
     async def healthz() -> Response:
         """The process is alive: not every worker stuck on one prediction for several times its deadline."""
         stalled = service.liveness()
@@ -104,20 +105,20 @@ def create_app(root: Path) -> FastAPI:
             return json_response({"status": "stalled", "detail": stalled}, 503)
         return json_response({"status": "alive"})
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "loading or shutting down"}})
+    @app.get(routes.READINESS, tags=["operations"], responses={503: {"description": "loading or shutting down"}})
     async def readyz() -> Response:
         """Loaded, warmed up on the example, and not shutting down."""
         if service.ready:
             return json_response({"status": "ready"})
         return json_response({"status": "draining" if service.draining else "loading"}, 503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(routes.METRICS, tags=["operations"])
     async def metrics() -> Response:
         """Prometheus text exposition."""
         signals = service.signals.render() if service.signals is not None else ""
         return Response(service.metrics.render() + signals, media_type=CONTENT_TYPE)
 
-    @app.get("/version", tags=["operations"])
+    @app.get(routes.VERSION, tags=["operations"])
     async def version() -> Response:
         """What is running: model, notebook, lock, image and commit."""
         manifest = service.manifest
