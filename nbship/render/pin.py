@@ -35,6 +35,8 @@ def split_image(image: str) -> tuple[str, str | None, str | None]:
 def pin_block(deployment: str, placeholder: str, image: str, provenance: Mapping[str, str | None]) -> str:
     """The nbship-owned tail of ``k8s/base/kustomization.yaml`` (``provenance`` keys: ``ANNOTATIONS``)."""
     repository, tag, digest = split_image(image)
+    if digest and tag:  # a tag written beside the digest stays in the name, as the user wrote it
+        repository = f"{repository}:{tag}"
     lines = [
         f"{PIN_MARKER} (rewritten by nbship build --push and nbship deploy).",
         "images:",

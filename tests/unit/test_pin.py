@@ -56,6 +56,12 @@ def test_pinning_rewrites_only_the_pin_block_and_keeps_earlier_provenance(contex
     assert path.read_text(encoding="utf-8") == after  # idempotent
 
 
+def test_a_tag_written_beside_the_digest_stays_in_the_image(context: Path) -> None:
+    pin_manifests(context, f"127.0.0.1:5000/churn:good@{DIGEST}", {})
+    document = yaml.safe_load((context / KUSTOMIZATION).read_text(encoding="utf-8"))
+    assert document["images"][0] == {"name": "churn-model", "newName": "127.0.0.1:5000/churn:good", "digest": DIGEST}
+
+
 def test_an_unpinnable_file_is_refused(context: Path) -> None:
     path = context / KUSTOMIZATION
     path.write_text(path.read_text(encoding="utf-8").split("# nbship pins")[0], encoding="utf-8")
