@@ -63,11 +63,11 @@ def bench_parity(folder: Path, rounds: int) -> None:
     write_tree(build_files(spec), context)
 
     def plain() -> None:
-        problems, _ = run_parity(spec, context)
+        problems, _, _ = run_parity(spec, context)
         assert not problems, problems
 
     def observed() -> None:
-        problems, opened = run_parity(spec, context, observe=True)
+        problems, opened, _ = run_parity(spec, context, observe=True)
         assert not problems and opened is not None and "model.joblib" in opened, (problems, opened)
 
     plain_s, observed_s = median_seconds(plain, rounds), median_seconds(observed, rounds)

@@ -1,14 +1,18 @@
 """Benchmark of the generated service against a hand-written minimal FastAPI app serving the same model.
 
 Both run under uvicorn (same loop and HTTP implementation), pinned to CPU 0 with ``taskset``; the load generator
-(``wrk``, one thread) runs on CPU 1. For each concurrency (1, 8, 32) the apps are measured in alternating rounds
-and the median of the rounds is printed: requests/s, p50 and p99 latency, non-2xx answers, and the ratio
-generated / hand-written. Idle memory is the RSS of each server after start-up and one request.
+(``wrk``, one thread) runs on CPU 1. For each concurrency (1, 8, 32) the apps are measured in interleaved rounds;
+each round prints requests/s counting only 2xx answers, p50 and p99 latency and the share of non-2xx answers,
+and the closing table gives the medians and the **median of the per-round ratios** generated / hand-written
+(throughput and p99), which cancels most of the noise of a shared machine. Idle memory is the RSS of each server.
 
 The hand-written app is what a person would write: ``def predict(payload: dict) -> dict`` calling the same
 generated modules, run with ``uvicorn app:app`` defaults (its access log included). The generated app is
-``python main.py`` exactly as in the image (schema validation, metrics, JSON access log, bounded pool); its
-``queue_size`` is raised to 64 so that concurrency 32 measures throughput rather than load shedding.
+``python main.py`` exactly as in the image, with its defaults (schema validation, metrics, JSON access log,
+admission by time, adaptive batching when ``nbship check`` proved it); ``generated-unbatched`` is the same with
+batching off. The load cycles through the example and variants of it, so batches mix different rows; during
+each generated round a side client sends a sample of payloads and checks every answer against the hand-written
+app's answer for the same payload (parity's rule).
 
     .venv/bin/python benchmarks/bench_serve.py                   # the tabular example (falls back to the fixture)
     .venv/bin/python benchmarks/bench_serve.py --model fixture   # a trivial model: the overhead alone
@@ -25,7 +29,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,34 +60,37 @@ def predict_route(payload: dict) -> dict:
 
 @dataclass
 class Measure:
-    rps: float
+    rps: float  # 2xx answers per second
     p50_ms: float
     p99_ms: float
-    non_2xx: int
+    non_2xx_share: float
+    parity_failures: int = 0
 
 
-def build_generated(model: str, root: Path, max_concurrency: int | None) -> tuple[Path, Any]:
-    """The build context (``main.py``, package, runtime) and the example request."""
+def build_generated(model: str, root: Path, max_concurrency: int | None) -> tuple[Path, Path, Any]:
+    """Two build contexts (batching as proven, and off) and the example request."""
     context = root / "context"
+    sys.path.insert(0, str(REPO))
     if model == "churn":
-        sys.path.insert(0, str(REPO))
         from nbship.project import render_project
 
-        render_project(CHURN, context, verify=False)
+        render_project(CHURN, context)  # the parity run proves (or refuses) batching, as nbship build does
     else:
-        sys.path.insert(0, str(REPO))
         from tests.fixtures.service._harness import build_context
 
         build_context(context)
     manifest_path = context / "nbship.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["service"]["queue_size"] = 64
-    manifest["service"]["max_connections"] = 128  # at least max_concurrency + queue_size (as the config requires)
+    print(f"batching: {manifest.get('batching')}")
     if max_concurrency:
         manifest["service"]["max_concurrency"] = max_concurrency
     manifest_path.write_text(json.dumps(manifest))
     write_handwritten(context, manifest)
-    return context, manifest["example"]["request"]
+    unbatched = root / "context-unbatched"
+    shutil.copytree(context, unbatched, symlinks=True)
+    manifest["batching"] = {"enabled": False, "note": "off for the benchmark", "sizes": []}
+    (unbatched / "nbship.json").write_text(json.dumps(manifest))
+    return context, unbatched, manifest["example"]["request"]
 
 
 def write_handwritten(context: Path, manifest: dict[str, Any]) -> None:
@@ -117,13 +126,65 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def post(port: int, payload: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", json.dumps(payload).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def payloads(example: Any, count: int) -> list[Any]:
+    """The example and variants of it with other numbers (``nbship_runtime.batching.variants``)."""
+    from nbship.runtime.batching import variants
+
+    found, current = [example], [example]
+    while len(found) < count and len(current) < count * 9:
+        current = [variants(value, step) for value in current for step in (1, 2, 3)]
+        found += [value for value in current if value not in found]
+    return found[:count]
+
+
+def lua_script(path: Path, bodies: list[Any]) -> None:
+    quoted = ", ".join(json.dumps(json.dumps(b)) for b in bodies)
+    path.write_text(
+        f"bodies = {{{quoted}}}\nlocal i = 0\nwrk.method = \"POST\"\n"
+        "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n")
+
+
+class ParityProbe(threading.Thread):
+    """During a round, posts sample payloads and checks each answer against the expected one."""
+
+    def __init__(self, port: int, samples: list[tuple[Any, Any]]) -> None:
+        super().__init__(daemon=True)
+        self.port, self.samples = port, samples
+        self.stop = threading.Event()
+        self.checked = self.failures = 0
+
+    def run(self) -> None:
+        from nbship.compare import same_response
+
+        while not self.stop.is_set():
+            for payload, expected in self.samples:
+                status, answer = post(self.port, payload)
+                if status == 200:  # a shed request is counted by wrk's non-2xx, not here
+                    self.checked += 1
+                    self.failures += bool(same_response(expected, answer))
+                if self.stop.wait(0.05):
+                    return
+
+
 def wrk(port: int, script: Path, connections: int, seconds: float) -> Measure:
     argv = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--timeout", "30s",
-            "--latency", "-s",
-            str(script), f"http://127.0.0.1:{port}/predict"]
+            "--latency", "-s", str(script), f"http://127.0.0.1:{port}/predict"]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total, elapsed, unit = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out).groups()  # type: ignore[union-attr]
+    seconds_taken = float(elapsed) * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    failed = int(non_2xx.group(1)) if non_2xx else 0
     errors = re.search(r"Socket errors:.*", out)
     if errors:
         print(f"    wrk: {errors.group(0)}", file=sys.stderr)
@@ -132,7 +193,8 @@ def wrk(port: int, script: Path, connections: int, seconds: float) -> Measure:
         value, unit = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return Measure(rps, percentile("50"), percentile("99"), int(non_2xx.group(1)) if non_2xx else 0)
+    count = int(total)
+    return Measure((count - failed) / seconds_taken, percentile("50"), percentile("99"), failed / max(count, 1))
 
 
 def main() -> None:
@@ -142,6 +204,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--max-concurrency", type=int, help="override the service's max_concurrency (workers)")
+    parser.add_argument("--no-unbatched", action="store_true", help="skip the generated service with batching off")
     parser.add_argument("--baseline-no-access-log", action="store_true",
                         help="run the hand-written app with --no-access-log (stricter: it then logs nothing)")
     args = parser.parse_args()
@@ -152,26 +215,25 @@ def main() -> None:
         print("the tabular example is missing: benchmarking the fixture instead", file=sys.stderr)
         model = "fixture"
     with tempfile.TemporaryDirectory(prefix="nbship-bench-") as tmp:
-        context, example = build_generated(model, Path(tmp), args.max_concurrency)
+        context, unbatched, example = build_generated(model, Path(tmp), args.max_concurrency)
         script = Path(tmp) / "post.lua"
-        body = json.dumps(json.dumps(example))
-        script.write_text(f'wrk.method = "POST"\nwrk.body = {body}\nwrk.headers["Content-Type"] = "application/json"\n')
-        apps = {
-            "generated": [sys.executable, "main.py"],
-            "hand-written": [sys.executable, "-m", "uvicorn", "handwritten:app", "--host", "127.0.0.1",
-                             *(["--no-access-log"] if args.baseline_no_access_log else []), "--port"],
+        bodies = payloads(example, 16)
+        lua_script(script, bodies)
+        apps: dict[str, tuple[list[str], Path]] = {
+            "hand-written": ([sys.executable, "-m", "uvicorn", "handwritten:app", "--host", "127.0.0.1",
+                              *(["--no-access-log"] if args.baseline_no_access_log else []), "--port"], context),
+            "generated": ([sys.executable, "main.py"], context),
         }
+        if not args.no_unbatched:
+            apps["generated-unbatched"] = ([sys.executable, "main.py"], unbatched)
         processes: dict[str, subprocess.Popen[bytes]] = {}
-        ports = {"generated": 18431, "hand-written": 18432}
+        ports = {"hand-written": 18432, "generated": 18431, "generated-unbatched": 18433}
         try:
-            for name, argv in apps.items():
+            for name, (argv, root) in apps.items():
                 full = argv + [str(ports[name])] if name == "hand-written" else argv
-                processes[name] = start(full, context, ports[name], Path(tmp) / f"{name}.log")
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{ports[name]}/predict", json.dumps(example).encode(),
-                    {"Content-Type": "application/json"})
-                answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
-                print(f"{name}: answer to the example {answer}")
+                processes[name] = start(full, root, ports[name], Path(tmp) / f"{name}.log")
+            expected = [(body, post(ports["hand-written"], body)[1]) for body in bodies]
+            print(f"{len(bodies)} payloads; the example answers {expected[0][1]}")
             time.sleep(1)
             idle = {name: rss_mib(p.pid) for name, p in processes.items()}
             for name in apps:
@@ -179,28 +241,50 @@ def main() -> None:
             results: dict[tuple[str, int], list[Measure]] = {}
             levels = [int(c) for c in args.concurrency.split(",")]
             for connections in levels:
-                for _ in range(args.rounds):
-                    for name in apps:  # alternate, so noise from other load hits both alike
-                        results.setdefault((name, connections), []).append(
-                            wrk(ports[name], script, connections, args.seconds))
+                for round_number in range(args.rounds):
+                    names = list(apps) if round_number % 2 == 0 else list(reversed(apps))  # alternate the order
+                    for name in names:
+                        probe = ParityProbe(ports[name], expected[1::3]) if name != "hand-written" else None
+                        if probe is not None:
+                            probe.start()
+                        measure = wrk(ports[name], script, connections, args.seconds)
+                        if probe is not None:
+                            probe.stop.set()
+                            probe.join(30)
+                            measure.parity_failures = probe.failures
+                            print(f"    parity: {probe.checked} sampled answers, {probe.failures} differ")
+                        results.setdefault((name, connections), []).append(measure)
+                        print(f"  c={connections} round {round_number + 1} {name}: {measure.rps:.1f} 2xx/s, "
+                              f"p50 {measure.p50_ms:.2f} ms, p99 {measure.p99_ms:.2f} ms, "
+                              f"non-2xx {measure.non_2xx_share:.1%}", flush=True)
         finally:
             for process in processes.values():
                 process.terminate()
                 process.wait(30)
+    report(model, args, list(apps), levels, results, idle)
+
+
+def report(model: str, args: argparse.Namespace, apps: list[str], levels: list[int],
+           results: dict[tuple[str, int], list[Measure]], idle: dict[str, float]) -> None:
     baseline = "without" if args.baseline_no_access_log else "with"
-    print(f"\nmodel: {model}; server on CPU 0, wrk on CPU 1; median of {args.rounds} rounds of {args.seconds:g} s; "
-          f"hand-written app {baseline} uvicorn's access log")
-    print(f"{'concurrency':>11} {'app':>13} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"\nmodel: {model}; server on CPU 0, wrk on CPU 1; medians of {args.rounds} interleaved rounds of "
+          f"{args.seconds:g} s; hand-written app {baseline} uvicorn's access log; req/s counts 2xx only")
+    print(f"{'clients':>7} {'app':>20} {'2xx req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'parity':>7}"
+          f" {'×req/s':>7} {'×p99':>6}")
     for connections in levels:
-        medians = {}
+        hand = results[("hand-written", connections)]
         for name in apps:
             runs = results[(name, connections)]
-            m = Measure(statistics.median(r.rps for r in runs), statistics.median(r.p50_ms for r in runs),
-                        statistics.median(r.p99_ms for r in runs), sum(r.non_2xx for r in runs))
-            medians[name] = m
-            print(f"{connections:>11} {name:>13} {m.rps:>9.1f} {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.non_2xx:>8}")
-        ratio = medians["generated"].rps / medians["hand-written"].rps
-        print(f"{connections:>11} {'ratio':>13} {ratio:>9.3f}   (generated / hand-written requests/s)")
+            rps = statistics.median(r.rps for r in runs)
+            p50 = statistics.median(r.p50_ms for r in runs)
+            p99 = statistics.median(r.p99_ms for r in runs)
+            non_2xx = statistics.median(r.non_2xx_share for r in runs)
+            parity = "-" if name == "hand-written" else str(sum(r.parity_failures for r in runs))
+            ratio = statistics.median(r.rps / h.rps for r, h in zip(runs, hand, strict=True) if h.rps)
+            p99_ratio = statistics.median(r.p99_ms / h.p99_ms for r, h in zip(runs, hand, strict=True) if h.p99_ms)
+            print(f"{connections:>7} {name:>20} {rps:>10.1f} {p50:>8.2f} {p99:>8.2f} {non_2xx:>8.1%} {parity:>7}"
+                  f" {ratio:>7.2f} {p99_ratio:>6.2f}")
+    print("×req/s, ×p99: median of the per-round ratios app / hand-written; parity: sampled answers that differ")
     print("idle RSS: " + ", ".join(f"{name} {mib:.1f} MiB" for name, mib in idle.items()))
 
 

@@ -210,14 +210,23 @@ class Timeouts(_Strict):
 
 class Server(_Strict):
     max_concurrency: int = Field(4, ge=1, description="predictions running at once")
-    queue_size: int = Field(16, ge=0, description="requests waiting beyond that before 503")
+    queue_size: int | None = Field(
+        None, ge=0, description="a hard cap on requests waiting for a worker (more answer 503). By default admission "
+        "is by time alone: a request is refused (503, Retry-After) when the measured model time says it would wait "
+        "more than half of timeouts.predict_seconds",
+    )
+    batching: bool = Field(
+        True, description="merge the requests waiting for a worker into one predict call, when `nbship check` "
+        "proved on the example that batches answer as single requests; false turns it off",
+    )
+    max_batch_size: int = Field(32, ge=1, description="payloads in one batched predict call, at most")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="larger bodies answer 413")
     max_batch_items: int = Field(
         256, ge=1, description="items in one /predict/batch or V2 infer request; more answer 413 before validation"
     )
     max_connections: int = Field(
-        32, ge=1, description="requests with a body in the service at once; more answer 503. Bounds body memory "
-        "at max_body_bytes × this; must cover max_concurrency + queue_size",
+        64, ge=1, description="requests with a body in the service at once; more answer 503. Bounds body memory "
+        "at max_body_bytes × this; must cover max_concurrency + queue_size when queue_size is set",
     )
     body_timeout_seconds: float = Field(10.0, gt=0, description="a request body not received within this answers 408")
     log_payloads: bool = Field(False, description="log a sample of requests' payloads and answers (scrubbed)")
@@ -228,7 +237,7 @@ class Server(_Strict):
 
     @model_validator(mode="after")
     def _room_for_the_queue(self) -> Server:
-        if self.max_connections < self.max_concurrency + self.queue_size:
+        if self.queue_size is not None and self.max_connections < self.max_concurrency + self.queue_size:
             raise ValueError(
                 f"max_connections ({self.max_connections}) must be at least max_concurrency + queue_size "
                 f"({self.max_concurrency + self.queue_size}), or the queue can never fill"

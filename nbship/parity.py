@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from nbship.batching import probe_in
 from nbship.errors import Finding, Location
 from nbship.spec import ProjectSpec
 
@@ -51,11 +53,15 @@ def verify_parity(spec: ProjectSpec, root: Path, *, timeout: float = 600) -> lis
     return run_parity(spec, root, timeout=timeout)[0]
 
 
+Opened = dict[str, str | None]
+
+
 def run_parity(
     spec: ProjectSpec, root: Path, *, timeout: float = 600, observe: bool = False
-) -> tuple[list[Finding], dict[str, str | None] | None]:
+) -> tuple[list[Finding], Opened | None, dict[str, Any] | None]:
     """Parity; with ``observe``, the run happens in the notebook's folder and also returns the files the code
-    opened there (relative path → ``"nb.ipynb cell 3 line 2"``)."""
+    opened there (relative path → ``"nb.ipynb cell 3 line 2"``). Third, the batching probe's evidence
+    (``nbship.batching.judge`` decides), None when the run failed."""
     import subprocess
     import sys
     import tempfile
@@ -63,7 +69,7 @@ def run_parity(
     from nbship import _proc
 
     if spec.example is None:
-        return [], None
+        return [], None, None
     where = Location(spec.notebook_file, spec.example.cell, None)
     staged = stage_remote_copies(spec, root)
     # -P: the notebook's folder (the working directory) must not shadow modules, as it would not in the image
@@ -77,12 +83,13 @@ def run_parity(
                              env=_clean_env(root))
         except subprocess.TimeoutExpired:
             return [Finding("error", "parity",
-                            f"the exported code did not answer the example within {timeout:.0f} s", where)], None
+                            f"the exported code did not answer the example within {timeout:.0f} s", where)], None, None
         finally:
             for path in staged:
                 path.unlink(missing_ok=True)
         opened = json.loads(opened_file.read_text(encoding="utf-8")) if opened_file.is_file() else None
-    return _parity_findings(spec, done, where), opened
+    evidence = probe_in(done.stdout) if done.returncode == 0 else None
+    return _parity_findings(spec, done, where), opened, evidence
 
 
 def _parity_findings(spec: ProjectSpec, done: subprocess.CompletedProcess[str], where: Location) -> list[Finding]:

@@ -49,6 +49,7 @@ def observed_parity(result: CheckResult) -> CheckResult:
     A file opened but not found statically becomes an artifact of the returned spec; a statically found one
     never opened, and a path expression that could not be evaluated and names nothing opened, are pointed out.
     """
+    from nbship.batching import judge as judge_batching
     from nbship.observed import apply_observation
 
     spec = result.spec
@@ -62,11 +63,12 @@ def observed_parity(result: CheckResult) -> CheckResult:
         if observe:  # the code runs in the notebook's folder and reads its artifacts there
             files = {k: v for k, v in files.items() if k not in {a.path for a in spec.artifacts}}
         write_tree(files, context)
-        problems, opened = run_parity(spec, context, observe=observe)
+        problems, opened, evidence = run_parity(spec, context, observe=observe)
     if problems:
         return result.with_findings(problems)
     spec, notes = apply_observation(spec, result.notebook, result.code.cells, opened)
-    return replace(result, spec=spec).with_findings(notes)
+    proof, batching_notes = judge_batching(spec, evidence)
+    return replace(result, spec=replace(spec, batching_proof=proof)).with_findings([*notes, *batching_notes])
 
 
 @dataclass(frozen=True)

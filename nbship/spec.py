@@ -28,6 +28,7 @@ from nbship.artifacts import ArtifactRef, RemoteArtifact
 from nbship.config import Config
 from nbship.config_values import has_control_character
 from nbship.errors import ConfigError
+from nbship.runtime.manifest import BatchingEntry
 
 REPOSITORY_ENV = "NBSHIP_REPOSITORY"
 # Variables every container has without nbship providing them; reading them needs no source.
@@ -140,6 +141,14 @@ class ProjectSpec:
     env_reads: tuple[EnvRead, ...] = ()
     nbship_version: str = __version__
     chosen_repository: str | None = None  # flag or NBSHIP_REPOSITORY (``repository_choice``)
+    batching_proof: BatchingEntry | None = None  # the parity run's verdict (``nbship.batching``); None: not run
+
+    @property
+    def batching(self) -> BatchingEntry:
+        """Whether the service batches: ``server.batching: false`` > the check-time proof > off, not proven."""
+        if not self.config.server.batching:
+            return BatchingEntry(False, "turned off by server.batching: false")
+        return self.batching_proof or BatchingEntry(False, "not proven: the parity run was skipped (--no-verify)")
 
     @property
     def source_dir(self) -> Path:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from nbship.cli._options import ConfigOption, Output, OutputOption
+
+if TYPE_CHECKING:
+    from nbship.check import CheckResult
 
 
 def check(
@@ -31,6 +35,7 @@ def check(
             "notebook": str(notebook),
             "ok": not result.errors,
             "findings": [f.as_json() for f in result.findings],
+            "batching": _batching(result),
         })
     if result.errors:
         if output is Output.json:
@@ -40,3 +45,14 @@ def check(
     exported = len(result.code.cells)
     console().print(f"ok: {notebook.name}: {exported} exported cells"
                     + ("" if no_verify else ", the example gives the notebook's output"), markup=False)
+    batching = _batching(result)
+    if batching is not None:
+        console().print(f"batching {'on' if batching['enabled'] else 'off'}: {batching['note']}", markup=False)
+
+
+def _batching(result: CheckResult) -> dict[str, object] | None:
+    """What ``nbship.json`` will say about batching (None while an error blocks the spec)."""
+    if result.spec is None:
+        return None
+    entry = result.spec.batching
+    return {"enabled": entry.enabled, "note": entry.note, "sizes": list(entry.sizes)}

@@ -66,6 +66,7 @@ def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
             port=spec.config.port,
             max_concurrency=server.max_concurrency,
             queue_size=server.queue_size,
+            max_batch_size=server.max_batch_size,
             max_body_bytes=server.max_body_bytes,
             max_batch_items=server.max_batch_items,
             max_connections=server.max_connections,
@@ -76,6 +77,7 @@ def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
             predict_timeout_seconds=timeouts.predict_seconds,
             shutdown_grace_seconds=timeouts.shutdown_grace_seconds,
         ),
+        batching=spec.batching,  # the check-time proof, or why the service does not batch
     )
 
 

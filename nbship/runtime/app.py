@@ -116,7 +116,8 @@ def create_app(root: Path) -> FastAPI:
     async def metrics() -> Response:
         """Prometheus text exposition."""
         signals = service.signals.render() if service.signals is not None else ""
-        return Response(service.metrics.render() + signals, media_type=CONTENT_TYPE)
+        batching = service.batch_metrics.render() if service.batch_metrics is not None else ""
+        return Response(service.metrics.render() + batching + signals, media_type=CONTENT_TYPE)
 
     @app.get(routes.VERSION, tags=["operations"])
     async def version() -> Response:

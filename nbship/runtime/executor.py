@@ -1,48 +1,90 @@
-"""Running predictions: a fixed set of worker threads, a bounded queue, and a deadline per request.
+"""Running predictions: a fixed set of worker threads, admission bounded by time, and a deadline per request.
 
-The event loop never runs notebook code: each prediction goes to one of ``max_concurrency`` worker threads;
-at most ``queue_size`` more may wait; beyond that a request is refused at once (503, ``Retry-After``) rather
-than waiting without bound. A request that misses its deadline answers 504 and the loop moves on.
+The event loop never runs notebook code: each prediction goes to one of ``max_concurrency`` worker threads.
+Admission is measured in time: a request is refused at once (503, ``Retry-After``) when the measured time per
+payload says it would wait for a worker longer than ``budget_seconds`` (half its deadline, by the service),
+rather than queue until it answers 504; ``queue_size``, when set, is a hard cap on waiting requests as well.
+A request that misses its deadline answers 504 and the loop moves on.
+
+Adaptive batching (``run_batch``): a worker that frees up takes the request at the head of the queue and,
+behind it, every waiting request for the same ``Batcher`` (up to ``max_batch_size`` payloads), and hands all
+their payloads to one call; it never waits for more to arrive, so a lone request is answered as soon as alone.
 
 A Python thread cannot be killed, so a timed-out prediction *keeps its slot until it really ends*: admission
-counts it as running, the queue shrinks accordingly, and a model that hangs shows up as 503s and a busy-slots
-gauge instead of an ever-growing set of threads competing for the same cores (which would make every other
-request slower and hide the problem). A prediction still waiting in the queue when its deadline passes is
-cancelled and never runs. Workers are daemon threads, so a runaway prediction cannot hold the process past
-shutdown. ``stalled_seconds`` tells liveness how long *every* worker has been stuck on its current job.
+counts it as running, and a model that hangs shows up as 503s and a busy-slots gauge instead of an
+ever-growing set of threads competing for the same cores. A prediction still waiting in the queue when its
+deadline passes is cancelled and never runs. Workers are daemon threads, so a runaway prediction cannot hold
+the process past shutdown. ``stalled_seconds`` tells liveness how long *every* worker has been stuck.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+_SMOOTHING = 0.2  # weight of the newest cycle in the running averages of time per payload and per cycle
 
 
 class Overloaded(Exception):
-    """Every worker is busy and the queue is full."""
+    """No room: the expected wait exceeds the budget, or the queue cap is reached."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(f"overloaded; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class PredictionTimeout(Exception):
     """The prediction did not finish before its deadline (it may still be running in its worker)."""
 
 
-_Job = tuple["Future[Any]", Callable[[Any], Any], Any]
+class BatchFunction(Protocol):
+    enabled: bool  # whether requests may be merged into one call
+
+    def __call__(self, payloads: Sequence[Any], deadlines: Sequence[float]) -> list[Any]: ...
+
+
+class BatchObserver(Protocol):
+    def observe_batch(self, payloads: int) -> None: ...
+
+    def observe_wait(self, seconds: float) -> None: ...
+
+
+@dataclass(eq=False)
+class _Job:
+    future: Future[Any]
+    function: Callable[..., Any]
+    argument: Any
+    size: int  # payloads: 1 for a plain job
+    batch: bool  # called as function(payloads, deadlines), answering one result per payload
+    merge: bool  # may share a call with other waiting jobs of the same function
+    deadline: float
+    enqueued: float = field(default_factory=time.monotonic)
 
 
 class PredictionPool:
-    """``max_concurrency`` worker threads and room for ``queue_size`` waiting jobs."""
+    """``max_concurrency`` worker threads; admission by expected wait, optionally capped by ``queue_size``."""
 
-    def __init__(self, max_concurrency: int, queue_size: int) -> None:
+    def __init__(self, max_concurrency: int, queue_size: int | None, *, budget_seconds: float | None = None,
+                 max_batch_size: int = 1, observer: BatchObserver | None = None) -> None:
         self.max_concurrency = max_concurrency
-        self.capacity = max_concurrency + queue_size
-        self.admitted = 0  # running + waiting; touched only on the event-loop thread
-        self.busy = 0  # jobs executing now, timed-out ones included
+        self.capacity = None if queue_size is None else max_concurrency + queue_size
+        self.budget_seconds = budget_seconds
+        self.max_batch_size = max_batch_size
+        self.observer = observer
+        self.admitted = 0  # requests running + waiting; touched only on the event-loop thread
+        self.admitted_payloads = 0  # their payloads (a /predict/batch request counts each item)
+        self.busy = 0  # workers executing now, timed-out jobs included
+        self.running = 0  # requests executing now
+        self.seconds_per_payload = 0.0  # running averages over the workers' cycles (wall time)
+        self.seconds_per_cycle = 0.0
         self._since: list[float | None] = [None] * max_concurrency  # when each worker began its current job
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -55,7 +97,17 @@ class PredictionPool:
 
     @property
     def waiting(self) -> int:
-        return max(self.admitted - self.busy, 0)
+        return max(self.admitted - self.running, 0)
+
+    def seed(self, seconds_per_payload: float) -> None:
+        """Start the averages from a measurement (the warm-up prediction) instead of zero."""
+        if self.seconds_per_payload == 0.0:
+            self.seconds_per_payload = self.seconds_per_cycle = seconds_per_payload
+
+    def expected_wait(self, payloads: int) -> float:
+        """Seconds until ``payloads`` more would be answered, from the measured times and what is admitted."""
+        backlog = self.admitted_payloads + payloads
+        return self.seconds_per_cycle + backlog * self.seconds_per_payload / self.max_concurrency
 
     def stalled_seconds(self) -> float:
         """How long every worker has been on its current job (the youngest job's age); 0 while one is free."""
@@ -68,66 +120,140 @@ class PredictionPool:
         """Run ``function(argument)`` on a worker; return its result or raise its exception.
 
         Raises:
-            Overloaded: no free worker and no room in the queue.
+            Overloaded: no room (see the class).
             PredictionTimeout: not done within ``timeout`` seconds (queue wait included).
         """
-        if self.admitted >= self.capacity:
+        return await self._submit(function, argument, 1, False, False, timeout)
+
+    async def run_batch(self, function: BatchFunction, payloads: list[Any], timeout: float) -> list[Any]:
+        """``function(payloads, deadlines)`` on a worker, merged with other waiting requests for ``function``
+        when it is ``enabled``; per payload, its answer or exception.
+
+        Raises:
+            Overloaded, PredictionTimeout: as ``run``.
+        """
+        result: list[Any] = await self._submit(function, payloads, len(payloads), True, function.enabled, timeout)
+        return result
+
+    async def _submit(self, function: Callable[..., Any], argument: Any, size: int, batch: bool, merge: bool,
+                      timeout: float | None) -> Any:
+        if self.capacity is not None and self.admitted >= self.capacity:
             raise Overloaded()
+        if self.budget_seconds is not None and self.admitted:
+            wait = self.expected_wait(size)
+            if wait > self.budget_seconds:
+                raise Overloaded(min(max(math.ceil(wait - self.budget_seconds), 1), 60))
         future: Future[Any] = Future()
+        deadline = time.monotonic() + (timeout if timeout is not None else math.inf)
         self.admitted += 1
-        self._jobs.put((future, function, argument))
+        self.admitted_payloads += size
+        self._jobs.put(_Job(future, function, argument, size, batch, merge, deadline))
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except asyncio.TimeoutError:
-            self._abandon(future)
+            self._abandon(future, size)
             raise PredictionTimeout() from None
         except asyncio.CancelledError:  # the request task itself was cancelled (server shutdown)
-            self._abandon(future)
+            self._abandon(future, size)
             raise
         except BaseException:
-            self._release()  # the job ended with an exception: its slot is free
+            self._release(size)  # the job ended with an exception: its slot is free
             raise
         # Released here, on the loop, rather than from the worker: one loop wake-up per prediction, not two.
-        self._release()
+        self._release(size)
         return result
 
-    def _abandon(self, future: Future[Any]) -> None:
+    def _abandon(self, future: Future[Any], size: int) -> None:
         """Stop waiting for ``future``: a queued job never runs; a running one keeps its slot until it ends."""
         if future.cancel():
-            self._release()
+            self._release(size)
             return
         loop = asyncio.get_running_loop()
 
         def release(_: Future[Any]) -> None:
             with contextlib.suppress(RuntimeError):  # a closed loop: the process is exiting
-                loop.call_soon_threadsafe(self._release)
+                loop.call_soon_threadsafe(self._release, size)
 
         future.add_done_callback(release)  # runs at once if it has just finished
 
-    def _release(self) -> None:
+    def _release(self, size: int) -> None:
         self.admitted -= 1
+        self.admitted_payloads -= size
+
+    def _take(self, first: _Job) -> tuple[list[_Job], _Job | None]:
+        """``first`` and the waiting jobs for the same function behind it, up to ``max_batch_size`` payloads;
+        and the job taken that does not fit (this worker runs it next)."""
+        jobs, payloads = [first], first.size
+        while payloads < self.max_batch_size:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None or not job.merge or job.function is not first.function \
+                    or payloads + job.size > self.max_batch_size:
+                return jobs, job
+            if job.future.set_running_or_notify_cancel():
+                jobs.append(job)
+                payloads += job.size
+        return jobs, None
 
     def _work(self, index: int) -> None:
+        carried: _Job | None = None
+        has_carried = False
         while True:
-            job = self._jobs.get()
+            job = carried if has_carried else self._jobs.get()
+            carried, has_carried = None, False
             if job is None:
                 return
-            future, function, argument = job
-            if not future.set_running_or_notify_cancel():
+            if not job.future.set_running_or_notify_cancel():
                 continue
+            jobs = [job]
+            if job.merge:
+                jobs, carried = self._take(job)
+                has_carried = carried is not None
+            started = time.monotonic()
             with self._lock:
                 self.busy += 1
-                self._since[index] = time.monotonic()
+                self.running += len(jobs)
+                self._since[index] = started
             try:
-                result = function(argument)
-            except BaseException as e:  # handed to the awaiting request, which maps it to a 500
-                future.set_exception(e)
-            else:
-                future.set_result(result)
+                self._execute(jobs, started)
             finally:
+                ended = time.monotonic()
+                payloads = sum(j.size for j in jobs)
                 with self._lock:
                     self.busy -= 1
+                    self.running -= len(jobs)
                     self._since[index] = None
+                    cycle = ended - started
+                    self.seconds_per_cycle += _SMOOTHING * (cycle - self.seconds_per_cycle)
+                    self.seconds_per_payload += _SMOOTHING * (cycle / max(payloads, 1) - self.seconds_per_payload)
+
+    def _execute(self, jobs: list[_Job], started: float) -> None:
+        observer = self.observer
+        first = jobs[0]
+        if observer is not None and first.batch:
+            observer.observe_batch(sum(j.size for j in jobs))
+            for job in jobs:
+                observer.observe_wait(started - job.enqueued)
+        try:
+            if first.batch:
+                payloads = [p for job in jobs for p in job.argument]
+                deadlines = [job.deadline for job in jobs for _ in range(job.size)]
+                results = first.function(payloads, deadlines)
+            else:
+                results = first.function(first.argument)
+        except BaseException as e:  # handed to the awaiting requests, which map it to a 500
+            for job in jobs:
+                job.future.set_exception(e)
+            return
+        if not first.batch:
+            first.future.set_result(results)
+            return
+        start = 0
+        for job in jobs:
+            job.future.set_result(results[start:start + job.size])
+            start += job.size
 
     def close(self) -> None:
         """Let idle workers exit; busy ones finish their job first."""

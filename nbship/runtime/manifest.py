@@ -75,16 +75,27 @@ class ExampleEntry:
 class ServiceEntry:
     port: int = 8080
     max_concurrency: int = 4
-    queue_size: int = 16
+    queue_size: int | None = None  # a hard cap on waiting requests; None: admission by expected wait alone
+    max_batch_size: int = 32
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch_items: int = 256
-    max_connections: int = 32
+    max_connections: int = 64
     body_timeout_seconds: float = 10.0
     log_payloads: bool = False
     payload_sample_rate: float = 1.0
     sensitive_fields: tuple[str, ...] = ()  # masked in logged payloads
     predict_timeout_seconds: float = 30.0
     shutdown_grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class BatchingEntry:
+    """Whether the service merges waiting requests into one ``predict`` call: proven by ``nbship check`` on the
+    example (batches of ``sizes`` answered as each payload alone), and not turned off by ``server.batching``."""
+
+    enabled: bool = False
+    note: str = "not proven (no check-time run recorded)"  # why it is off, or what was proven
+    sizes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,7 @@ class Manifest:
     example: ExampleEntry | None = None
     signals: tuple[dict[str, Any], ...] = ()  # output fields whose distribution the service exports
     service: ServiceEntry = ServiceEntry()
+    batching: BatchingEntry = BatchingEntry()
 
     def as_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -161,6 +173,7 @@ def parse_manifest(document: Any, where: str = MANIFEST_FILE) -> Manifest:
             example=ExampleEntry(**example) if example is not None else None,
             signals=tuple(dict(s) for s in document.get("signals", [])),
             service=_service(document.get("service", {})),
+            batching=_batching(document.get("batching", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ManifestError(f"{where}: not a valid manifest ({type(e).__name__}: {e})") from None
@@ -170,6 +183,10 @@ def _service(document: dict[str, Any]) -> ServiceEntry:
     if "sensitive_fields" in document:
         document = {**document, "sensitive_fields": tuple(document["sensitive_fields"])}
     return ServiceEntry(**document)
+
+
+def _batching(document: dict[str, Any]) -> BatchingEntry:
+    return BatchingEntry(**{**document, "sizes": tuple(document.get("sizes", ()))})
 
 
 def read_manifest(root: Path) -> Manifest:

@@ -1,6 +1,7 @@
 """``python -m nbship_runtime.selftest [ROOT] [--opened FILE]``: start the pipeline and answer its example.
 
-Used by ``nbship check`` for parity: prints the response as JSON on stdout; on an exception, prints where it
+Used by ``nbship check`` for parity: prints the response as JSON on stdout's last line, and before it the
+batching probe's evidence (``batching.probe``); on an exception, prints where it
 happened in the notebook (from the manifest's cell line ranges) on stderr and exits 1. ``ROOT`` is the rendered
 package (default: the current directory). With ``--opened FILE``, the run happens in the notebook's folder (the
 current directory) and the files the code opened there are written to FILE as JSON (``observe.py``).
@@ -12,11 +13,14 @@ import json
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from .manifest import ManifestError, read_manifest
 from .observe import OpenRecorder
-from .pipeline import load_pipeline, to_jsonable
+from .pipeline import Pipeline, load_pipeline, to_jsonable
 from .provenance import CellLocator, notebook_frames
+
+PROBE_KEY = "nbship_batching_probe"  # the line before the answer: the evidence for batching (``batching.probe``)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
             Path(opened_file).write_text(json.dumps(report, sort_keys=True), encoding="utf-8")
 
 
+def _probe(pipeline: Pipeline) -> dict[str, Any]:
+    """The batching probe's evidence; its failure is only a reason not to batch, never a parity failure."""
+    from .batching import probe
+
+    assert pipeline.manifest.example is not None
+    try:
+        return probe(pipeline, pipeline.manifest.example.request)
+    except Exception as e:
+        return {"error": f"the probe raised {type(e).__name__}: {e}"}
+
+
 def _run(root: Path) -> int:
     stage = "start-up (parameters and load cells)"
     try:
@@ -47,7 +62,9 @@ def _run(root: Path) -> int:
         if pipeline.manifest.example is None:
             raise ManifestError("nbship.json has no example to answer")
         response = pipeline(pipeline.manifest.example.request)
-        print(json.dumps(to_jsonable(response), sort_keys=True))
+        answer = json.dumps(to_jsonable(response), sort_keys=True)
+        print(json.dumps({PROBE_KEY: _probe(pipeline)}, sort_keys=True))
+        print(answer)
         return 0
     except Exception as e:  # report any failure of the notebook's code with its notebook location
         where = notebook_frames(read_manifest(root), root, e.__traceback__)

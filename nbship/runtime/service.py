@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batch_metrics import BatchMetrics
+from .batching import Batcher
 from .executor import Overloaded, PredictionPool, PredictionTimeout
 from .logs import SERVICE
 from .manifest import Manifest, ServiceEntry
@@ -27,6 +29,9 @@ log = logging.getLogger(SERVICE)
 # requests have long been answered 504, nothing frees a worker but a restart, and readiness alone would
 # leave the pod answering 503 for ever.
 STALLED_FACTOR = 3
+# A request is admitted while the measured time per payload says it would start within this share of its
+# deadline; beyond, it is refused at once (503, Retry-After) rather than queued to answer 504.
+ADMISSION_SHARE = 0.5
 
 
 class Refusal(Exception):
@@ -53,14 +58,22 @@ class Service:
     draining: bool = False
     lock_sha256: str | None = field(default=None)
     signals: PredictionSignals | None = field(default=None)
+    batch_metrics: BatchMetrics | None = field(default=None)
+    batcher: Batcher | None = field(default=None)
 
     @classmethod
     def create(cls, root: Path, manifest: Manifest) -> Service:
         settings = manifest.service
         metrics = Metrics(manifest.name, manifest.version)
-        pool = PredictionPool(settings.max_concurrency, settings.queue_size)
+        batch_metrics = BatchMetrics(metrics.base, manifest.batching.enabled)
+        pool = PredictionPool(
+            settings.max_concurrency, settings.queue_size,
+            budget_seconds=settings.predict_timeout_seconds * ADMISSION_SHARE,
+            max_batch_size=settings.max_batch_size, observer=batch_metrics,
+        )
         service = cls(root, manifest, settings, metrics, pool, CellLocator(root, manifest))
         service.signals = PredictionSignals(manifest.name, manifest.version, list(manifest.signals))
+        service.batch_metrics = batch_metrics
         metrics.add_gauge("nbship_ready", "1 when loaded, warmed up and not shutting down.", lambda: int(service.ready))
         metrics.add_gauge("nbship_predictions_running", "Worker threads busy (timed-out ones included).",
                           lambda: pool.busy)
@@ -98,6 +111,8 @@ class Service:
                 started = time.perf_counter()
                 pipeline(schema.parse_value(self.example_request))
                 warmup = self.metrics.warmup_seconds = time.perf_counter() - started
+                self.pool.seed(warmup)
+            self.batcher = self._batcher(pipeline)
         except Exception as e:
             where = self.locator.locate(e.__traceback__)
             log.error(
@@ -130,31 +145,38 @@ class Service:
         except PayloadError as e:
             raise Refusal(422, e.errors) from None
 
+    def _batcher(self, pipeline: Pipeline) -> Batcher:
+        signals, metrics = self.signals, self.batch_metrics
+        assert signals is not None and metrics is not None
+
+        def finish(answer: Any) -> tuple[Any, bytes]:
+            result = to_jsonable(answer)
+            content = json.dumps(result, allow_nan=False).encode()
+            signals.observe(result)
+            return result, content
+
+        enabled = self.manifest.batching.enabled
+        log.info(f"batching {'on' if enabled else 'off'}: {self.manifest.batching.note}",
+                 extra={"fields": {"event": "batching", "enabled": enabled}})
+        return Batcher(pipeline, finish, enabled, metrics.observe_model)
+
     async def predict(self, payload: Any, request_id: str) -> bytes:
-        """The JSON bytes of the pipeline's answer for one validated payload.
+        """The JSON bytes of the pipeline's answer for one validated payload (batched with other waiting
+        requests when batching is on).
 
         Raises:
             Refusal: 503 when overloaded, 504 past the deadline, 500 when the notebook code raised.
         """
-        assert self.pipeline is not None and self.signals is not None
-        pipeline, signals = self.pipeline, self.signals
-
-        def run(value: Any) -> bytes:
-            result = to_jsonable(pipeline(value))
-            content = json.dumps(result, allow_nan=False).encode()
-            signals.observe(result)
-            return content
-
-        try:
-            return await self._run(run, payload, request_id)  # type: ignore[no-any-return]
-        except Refusal:
-            raise
-        except Exception as e:
-            self.report_failure(e, request_id)
-            raise Refusal(500, "the model raised an error; the service log has the details") from None
+        assert self.batcher is not None
+        answer = (await self._run(self.batcher, [payload], request_id))[0]
+        if isinstance(answer, Exception):
+            self.report_failure(answer, request_id)
+            raise Refusal(500, "the model raised an error; the service log has the details")
+        return answer[1]  # type: ignore[no-any-return]
 
     async def predict_many(self, payloads: list[Any], request_id: str) -> list[Any]:
-        """Per payload, the jsonable result or the exception it raised (one worker runs them in order).
+        """Per payload, the jsonable result or the exception it raised: ``predict`` once for all of them when
+        batching is on, else one by one on one worker.
 
         The whole batch has one deadline, the one of a single prediction; past it the request answers 504 and
         the worker starts no further item.
@@ -162,36 +184,23 @@ class Service:
         Raises:
             Refusal: 503 when overloaded, 504 past the deadline.
         """
-        assert self.pipeline is not None and self.signals is not None
-        pipeline, signals = self.pipeline, self.signals
-        deadline = time.monotonic() + self.settings.predict_timeout_seconds
-
-        def run(values: list[Any]) -> list[Any]:
-            results: list[Any] = []
-            for value in values:
-                if time.monotonic() > deadline:
-                    break  # the request has answered 504 already; free the worker
-                try:
-                    result = to_jsonable(pipeline(value))
-                    json.dumps(result, allow_nan=False)
-                    signals.observe(result)
-                    results.append(result)
-                except Exception as e:  # one item's failure is that item's answer
-                    results.append(e)
-            return results
-
-        results: list[Any] = await self._run(run, payloads, request_id)
-        for result in results:
-            if isinstance(result, Exception):
-                self.report_failure(result, request_id)
+        assert self.batcher is not None
+        answers = await self._run(self.batcher, payloads, request_id)
+        results: list[Any] = []
+        for answer in answers:
+            if isinstance(answer, Exception):
+                self.report_failure(answer, request_id)
+                results.append(answer)
+            else:
+                results.append(answer[0])
         return results
 
-    async def _run(self, function: Any, argument: Any, request_id: str) -> Any:
+    async def _run(self, batcher: Batcher, payloads: list[Any], request_id: str) -> list[Any]:
         timeout = self.settings.predict_timeout_seconds
         try:
-            return await self.pool.run(function, argument, timeout)
-        except Overloaded:
-            raise Refusal(503, "too many requests in flight; retry shortly", retry_after=1) from None
+            return await self.pool.run_batch(batcher, payloads, timeout)
+        except Overloaded as e:
+            raise Refusal(503, "too many requests in flight; retry shortly", retry_after=e.retry_after) from None
         except PredictionTimeout:
             self.metrics.prediction_errors["timeout"] += 1
             log.warning(f"prediction exceeded {timeout:g} s",

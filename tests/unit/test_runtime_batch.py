@@ -75,6 +75,7 @@ def test_the_config_requires_room_for_the_queue() -> None:
 
     from nbship.config import Server
 
-    assert Server().max_connections == 32 and Server().max_batch_items == 256
+    assert Server().max_connections == 64 and Server().max_batch_items == 256
     with pytest.raises(ValidationError, match=r"max_connections \(8\) must be at least max_concurrency \+ queue_size"):
-        Server(max_connections=8)
+        Server(max_connections=8, queue_size=16)
+    assert Server(max_connections=8).queue_size is None  # admission by time: no count for connections to cover
