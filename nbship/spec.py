@@ -40,6 +40,7 @@ MIN_STARTUP_SECONDS = 60
 STARTUP_LOAD_FACTOR = 3
 STARTUP_HEADROOM_SECONDS = 30
 STARTUP_PERIOD_SECONDS = 5
+HEALTHCHECK_START_SECONDS = 60  # docker run has no probe budget: the HEALTHCHECK waits this long before it counts
 
 StartupSource = Literal["config", "measured", "default"]
 
@@ -173,6 +174,11 @@ class ProjectSpec:
     def startup(self) -> StartupBudget:
         """nbship.yaml's ``timeouts.startup_seconds``, else the default (deploy may size it from a measurement)."""
         return startup_budget(self.config.timeouts.startup_seconds, None)
+
+    @property
+    def healthcheck_start_seconds(self) -> int:
+        """The image's HEALTHCHECK start period: nbship.yaml's ``timeouts.startup_seconds``, else 60 s."""
+        return self.config.timeouts.startup_seconds or HEALTHCHECK_START_SECONDS
 
     @property
     def base_image(self) -> str | None:

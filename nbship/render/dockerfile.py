@@ -250,6 +250,6 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
         writable_dirs=tuple(f"/app/{d}" for d in writable_dirs(spec)),
         source=source,
         unlocked_installers=unlocked_installers(lock_text),
-        start_period_seconds=config.timeouts.startup_seconds or 60,
+        start_period_seconds=spec.healthcheck_start_seconds,
         nbship_version=spec.nbship_version,
     )
