@@ -122,9 +122,29 @@ def deploy_layer(target: Target, image: ImageChoice | None) -> Iterator[Path]:
         shutil.copytree(k8s, copy)
         if image is not None:
             _pin_copy(copy.parent, image)
+        if target.namespace:
+            _rescope_queries(copy / "overlays" / target.env, target.namespace)
         (copy / LAYER).mkdir()
         (copy / LAYER / "kustomization.yaml").write_text(yaml.safe_dump(layer, sort_keys=True), encoding="utf-8")
         yield copy / LAYER
+
+
+def _rescope_queries(overlay: Path, namespace: str) -> None:
+    """``--namespace``: the overlay's Prometheus queries (alerts, KEDA trigger) select the namespace deployed to.
+
+    They were rendered with the overlay's namespace as ``namespace="<ns>"`` (in the KEDA patch JSON-escaped).
+    """
+    import yaml
+
+    rendered = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8")).get("namespace")
+    if not rendered or rendered == namespace:
+        return
+    for path in overlay.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        for old, new in ((f'namespace="{rendered}"', f'namespace="{namespace}"'),
+                         (f'namespace=\\"{rendered}\\"', f'namespace=\\"{namespace}\\"')):
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
 
 
 def _pin_copy(root: Path, image: ImageChoice) -> None:

@@ -218,3 +218,27 @@ def test_a_failed_first_deploy_has_nothing_to_roll_back_to(tmp_path: Path) -> No
     with pytest.raises(RolloutFailedError, match="no previous revision to roll back to"):
         deploy(cluster, Target(context(tmp_path), "staging"), ImageChoice(ImageRef.parse("r/x:1"), None), timeout=5)
     assert len(cluster.applied) == 1
+
+
+def test_another_namespace_rescopes_the_alerts_and_the_keda_query(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    config = {"monitoring": {"enabled": True}, "autoscaling": {"keda": True, "in_flight_target": 4}}
+    kubectl = shutil.which("kubectl", path="/opt/k8s-bin:/usr/local/bin:/usr/bin")
+    with deploy_layer(Target(context(tmp_path, config), "staging", "ml"), None) as layer:
+        overlay = layer.parent / "overlays" / "staging"
+        texts = "".join(p.read_text(encoding="utf-8") for p in overlay.glob("*.yaml"))
+        built = subprocess.run([kubectl, "kustomize", str(layer)], capture_output=True, text=True,
+                               check=True).stdout if kubectl else ""
+    assert 'namespace="churn-model-staging"' not in texts and 'namespace=\\"churn-model-staging\\"' not in texts
+    assert texts.count('namespace="ml"') >= 4 and 'namespace=\\"ml\\"' in texts
+    if built:
+        documents = [d for d in yaml.safe_load_all(built) if d]
+        scaled = next(d for d in documents if d["kind"] == "ScaledObject")
+        assert scaled["spec"]["triggers"][-1]["metadata"]["query"] == (
+            'sum(nbship_requests_in_flight{model="churn-model",namespace="ml"})')
+        rule = next(d for d in documents if d["kind"] == "PrometheusRule")
+        assert all('namespace="ml"' in r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    assert 'namespace="churn-model-staging"' in (tmp_path / "k8s" / "overlays" / "staging" / "prometheusrule.yaml"
+                                                   ).read_text(encoding="utf-8")  # the context itself untouched
