@@ -27,6 +27,9 @@ class ImportRef:
     module: str
     cell: int
     line: int
+    # imported inside `try:` whose handler catches ImportError (or ModuleNotFoundError, Exception, a bare except):
+    # the code runs without it, so a missing distribution is not an error
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,13 +267,31 @@ class _Transformer:
 
 
 def _imports(tree: ast.Module, cell: int) -> list[ImportRef]:
+    guarded = {id(inner) for node in ast.walk(tree) if isinstance(node, _TRY) and _catches_import_error(node)
+               for stmt in getattr(node, "body", []) for inner in ast.walk(stmt)}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [ImportRef(a.name.split(".")[0], cell, node.lineno) for a in node.names]
+            found += [ImportRef(a.name.split(".")[0], cell, node.lineno, id(node) in guarded) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append(ImportRef(node.module.split(".")[0], cell, node.lineno))
-    return found
+            found.append(ImportRef(node.module.split(".")[0], cell, node.lineno, id(node) in guarded))
+    return sorted(found, key=lambda ref: ref.line)
+
+
+# `try` and, from Python 3.11, `try … except*`
+_TRY: tuple[type[ast.stmt], ...] = tuple(getattr(ast, n) for n in ("Try", "TryStar") if hasattr(ast, n))
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
+def _catches_import_error(node: ast.stmt) -> bool:
+    """Whether a handler of the ``try`` ``node`` catches a failed import (``except ImportError``, ``except:`` …)."""
+    handlers: list[ast.ExceptHandler] = getattr(node, "handlers", [])
+    for handler in handlers:
+        caught = handler.type
+        names = caught.elts if isinstance(caught, ast.Tuple) else [caught] if caught is not None else []
+        if caught is None or any(ast.unparse(n).split(".")[-1] in _IMPORT_ERRORS for n in names):
+            return True
+    return False
 
 
 def extract_service(notebook: Notebook) -> ServiceCode:

@@ -179,7 +179,9 @@ def ensure_lock(
 def _inputs(
     request: LockRequest, known: Mapping[str, tuple[str, ...]], search_path: Sequence[str] | None
 ) -> LockInputs:
-    from nbship.deps.infer import infer_requirements
+    from dataclasses import replace
+
+    from nbship.deps.infer import infer_requirements, optional_left_out
     from nbship.deps.inputs import collect_inputs, parse_spec, read_requirements_in, spec_name
 
     requirements_in = read_requirements_in(request.notebook.parent)
@@ -191,12 +193,14 @@ def _inputs(
         exclude=[parse_spec(s, "")[0] for s in (*SERVICE_REQUIREMENTS, *request.download_requirements)],
         covered=named, known=known, search_path=search_path,
     )
-    return collect_inputs(
+    inputs = collect_inputs(
         notebook=request.notebook, pip_requirements=request.pip_requirements,
         config_requirements=request.config_requirements, requirements_in=requirements_in,
         service_requirements=(*SERVICE_REQUIREMENTS, *request.download_requirements), inferred=inferred,
         target=f"python {request.python_version} {request.platform}",
     )
+    left_out = optional_left_out(request.imports, inferred, request.notebook, covered=named)
+    return replace(inputs, notes=(*inputs.notes, *left_out)) if left_out else inputs
 
 
 def _local_only_notes(entries: Sequence[LockEntry], settings: PipSettings) -> list[str]:

@@ -4,6 +4,11 @@ A top-level module is mapped through the metadata of the environment running nbs
 kernel environment (``sklearn`` → ``scikit-learn``, pinned to the installed version). A module not installed
 here falls back to a small table of well-known names, unpinned. Standard-library modules, modules beside the
 notebook and the service's own dependencies are left out. Anything else is a ``LockError`` naming the import.
+
+An optional import (inside ``try:`` whose handler catches ``ImportError``) follows what the kernel did: when a
+distribution provides it here, the notebook ran the ``try`` branch, so it is pinned like any import and the
+service takes the same branch; when none does, the notebook ran the fallback, so it is left out (with a note
+from ``optional_left_out``), never an error, and never taken from the fallback table.
 """
 
 from __future__ import annotations
@@ -133,16 +138,17 @@ def infer_requirements(
                     providers[module].append((name, version))
     found: dict[str, tuple[str | None, list[ImportRef]]] = {}
     unknown: list[ImportRef] = []
+    required = {ref.module for ref in imports if not ref.optional}
     for ref in sorted(imports, key=lambda r: (r.cell, r.line)):
         if ref.module not in wanted:
             continue
         candidates: list[tuple[str, str | None]] = list(providers.get(ref.module, []))
         if not candidates and known and ref.module in known:
             candidates = [(d, None) for d in known[ref.module]]
-        if not candidates and ref.module in FALLBACK_DISTRIBUTIONS:
+        if not candidates and ref.module in FALLBACK_DISTRIBUTIONS and ref.module in required:
             candidates = [(FALLBACK_DISTRIBUTIONS[ref.module], None)]
         if not candidates:
-            if canonical_name(ref.module) not in user_named:
+            if ref.module in required and canonical_name(ref.module) not in user_named:
                 unknown.append(ref)
             continue
         # a namespace package (``google``) may come from several distributions: the code may use any of them
@@ -154,6 +160,28 @@ def infer_requirements(
     if unknown:
         raise _unknown_error(unknown, notebook)
     return tuple(InferredRequirement(name, version, tuple(refs)) for name, (version, refs) in sorted(found.items()))
+
+
+def optional_left_out(
+    imports: Sequence[ImportRef], inferred: Sequence[InferredRequirement], notebook: Path,
+    *, covered: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """A note for each optional import that ``infer_requirements`` left out (nothing here provides it)."""
+    kept = {ref.module for r in inferred for ref in r.imports}
+    user_named = {canonical_name(n) for n in covered}
+    required = {ref.module for ref in imports if not ref.optional}
+    notes: dict[str, str] = {}
+    for ref in sorted(imports, key=lambda r: (r.cell, r.line)):
+        if ref.module in kept or ref.module in required or canonical_name(ref.module) in user_named:
+            continue
+        if _is_stdlib(ref.module) or _is_local(ref.module, notebook):
+            continue
+        notes.setdefault(ref.module, (
+            f"{Location(notebook.name, ref.cell, ref.line)}: optional 'import {ref.module}' (inside try/except "
+            f"ImportError) is left out of the lock: it is not installed where the notebook ran, so the service "
+            f"takes the except branch as the notebook did; name it in nbship.yaml `requirements:` to ship it"
+        ))
+    return tuple(notes.values())
 
 
 def installed_versions(search_path: Sequence[str] | None = None) -> dict[str, str]:

@@ -36,15 +36,7 @@ CORPUS = ROOT / "tests" / "corpus"
 NOTEBOOKS = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.ipynb"))
 
 # notebook → (why it cannot pass yet, pieces of the message `nbship check` gives meanwhile)
-PENDING: dict[str, tuple[str, tuple[str, ...]]] = {
-    # The author's `try: from ipywidgets import ... except ImportError: INTERACTIVE = False` is an optional import,
-    # but check asks for a distribution providing it. The hint's fix works (nbship.yaml `requirements: [ipywidgets]`);
-    # the corpus keeps the notebook as a new user first meets it.
-    "lightgbm/python-guide/notebooks/interactive_plot_example.ipynb": (
-        "an import guarded by `except ImportError` is taken as required",
-        ("no installed distribution provides module 'ipywidgets'",),
-    ),
-}
+PENDING: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
 def example_of(notebook: Path) -> tuple[Any, Any]:

@@ -112,3 +112,34 @@ def test_the_previous_lock_maps_modules_not_installed_here(tmp_path: Path, noteb
 
 def test_installed_versions_lists_the_environment(env: Path) -> None:
     assert installed_versions([str(env)]) == {"nbfx-alpha": "1.0.0", "fastapi": "0.120.0"}
+
+
+def test_an_optional_import_not_installed_is_left_out_with_a_note_not_an_error(env: Path, notebook: Path) -> None:
+    from nbship.deps.infer import optional_left_out
+
+    # ipywidgets is in no table: required, it would be an error; matplotlib is in the table: optional, the
+    # kernel ran without it, so the table's unpinned guess is not taken either
+    refs = [ImportRef("nbfx_alpha", 1, 1), ImportRef("ipywidgets", 2, 2, optional=True),
+            ImportRef("matplotlib", 2, 5, optional=True)]
+    found = infer_requirements(refs, notebook, search_path=[str(env)])
+    assert [f.spec for f in found] == ["nbfx-alpha==1.0.0"]
+    notes = optional_left_out(refs, found, notebook)
+    assert len(notes) == 2
+    assert notes[0].startswith("demo.ipynb, cell 2, line 2: optional 'import ipywidgets'")
+    assert "left out of the lock" in notes[0] and "requirements:" in notes[0]
+
+
+def test_an_optional_import_installed_where_the_notebook_ran_is_pinned(env: Path, notebook: Path) -> None:
+    from nbship.deps.infer import optional_left_out
+
+    refs = [ImportRef("nbfx_alpha", 2, 2, optional=True)]
+    found = infer_requirements(refs, notebook, search_path=[str(env)])
+    assert [f.spec for f in found] == ["nbfx-alpha==1.0.0"]  # the notebook ran the try branch: so does the service
+    assert optional_left_out(refs, found, notebook) == ()
+
+
+def test_a_module_imported_optionally_and_also_unguarded_is_required(env: Path, notebook: Path) -> None:
+    refs = [ImportRef("mystery_lib", 2, 2, optional=True), ImportRef("mystery_lib", 3, 1)]
+    with pytest.raises(LockError) as caught:
+        infer_requirements(refs, notebook, search_path=[str(env)])
+    assert "demo.ipynb, cell 3, line 1" in caught.value.message

@@ -94,3 +94,17 @@ def test_a_magic_removed_from_a_block_leaves_valid_python(tmp_path: Path) -> Non
     (cell,) = result.cells
     assert cell.tree is not None and not messages(result, "error")
     assert cell.source.split("\n")[1] == "    pass" and cell.source.split("\n")[5] == "    pass"
+
+
+def test_an_import_guarded_by_a_handler_that_catches_import_errors_is_optional(tmp_path: Path) -> None:
+    result = extract(tmp_path, code(
+        "try:\n    from ipywidgets import interact\nexcept ImportError:\n    INTERACTIVE = False\n"
+        "try:\n    import ujson as json\nexcept (ModuleNotFoundError, ValueError):\n    import simplejson as json\n"
+        "try:\n    import orjson\nexcept:\n    pass\n"
+        "try:\n    import rich\nexcept Exception:\n    pass\n"
+        "try:\n    import pandas\nexcept KeyError:\n    pass\n"
+        "try:\n    import numpy\nfinally:\n    pass", "setup"))
+    assert [(i.module, i.optional) for i in result.imports] == [
+        ("ipywidgets", True), ("ujson", True), ("simplejson", False), ("orjson", True), ("rich", True),
+        ("pandas", False), ("numpy", False),
+    ]
