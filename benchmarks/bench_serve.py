@@ -11,8 +11,8 @@ generated modules, run with ``uvicorn app:app`` defaults (its access log include
 ``python main.py`` exactly as in the image, with its defaults (schema validation, metrics, JSON access log,
 admission by time, adaptive batching when ``nbship check`` proved it); ``generated-unbatched`` is the same with
 batching off. The load cycles through the example and variants of it, so batches mix different rows; during
-each generated round a side client sends a sample of payloads and checks every answer against the hand-written
-app's answer for the same payload (parity's rule).
+every round a side client sends a sample of payloads (four a second, to every app alike) and checks each answer
+against the hand-written app's answer for the same payload before the load (parity's rule).
 
     .venv/bin/python benchmarks/bench_serve.py                   # the tabular example (falls back to the fixture)
     .venv/bin/python benchmarks/bench_serve.py --model fixture   # a trivial model: the overhead alone
@@ -173,7 +173,7 @@ class ParityProbe(threading.Thread):
                 if status == 200:  # a shed request is counted by wrk's non-2xx, not here
                     self.checked += 1
                     self.failures += bool(same_response(expected, answer))
-                if self.stop.wait(0.05):
+                if self.stop.wait(0.25):  # light: a few percent of the load at one client
                     return
 
 
@@ -244,24 +244,40 @@ def main() -> None:
                 for round_number in range(args.rounds):
                     names = list(apps) if round_number % 2 == 0 else list(reversed(apps))  # alternate the order
                     for name in names:
-                        probe = ParityProbe(ports[name], expected[1::3]) if name != "hand-written" else None
-                        if probe is not None:
-                            probe.start()
+                        probe = ParityProbe(ports[name], expected[1::3])  # every app bears the same extra load
+                        probe.start()
                         measure = wrk(ports[name], script, connections, args.seconds)
-                        if probe is not None:
-                            probe.stop.set()
-                            probe.join(30)
-                            measure.parity_failures = probe.failures
-                            print(f"    parity: {probe.checked} sampled answers, {probe.failures} differ")
+                        probe.stop.set()
+                        probe.join(30)
+                        measure.parity_failures = probe.failures
+                        print(f"    parity: {probe.checked} sampled answers, {probe.failures} differ")
                         results.setdefault((name, connections), []).append(measure)
                         print(f"  c={connections} round {round_number + 1} {name}: {measure.rps:.1f} 2xx/s, "
                               f"p50 {measure.p50_ms:.2f} ms, p99 {measure.p99_ms:.2f} ms, "
                               f"non-2xx {measure.non_2xx_share:.1%}", flush=True)
+            for name in apps:
+                if name != "hand-written":
+                    print(f"{name}: {batching_summary(ports[name])}")
         finally:
             for process in processes.values():
                 process.terminate()
                 process.wait(30)
     report(model, args, list(apps), levels, results, idle)
+
+
+def batching_summary(port: int) -> str:
+    """Mean payloads per predict call, queue wait and model time per call, from the service's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+
+    def value(name: str) -> float:
+        found = re.search(rf"^{name}{{[^}}]*}} (\S+)$", text, re.M)
+        return float(found.group(1)) if found else float("nan")
+
+    calls = value("nbship_batch_model_seconds_count") or float("nan")
+    requests = value("nbship_queue_wait_seconds_count") or float("nan")
+    return (f"{value('nbship_batch_size_sum') / value('nbship_batch_size_count'):.2f} payloads per pipeline call, "
+            f"{value('nbship_batch_model_seconds_sum') / calls * 1000:.2f} ms per predict call, "
+            f"queue wait {value('nbship_queue_wait_seconds_sum') / requests * 1000:.2f} ms per request")
 
 
 def report(model: str, args: argparse.Namespace, apps: list[str], levels: list[int],
@@ -279,7 +295,7 @@ def report(model: str, args: argparse.Namespace, apps: list[str], levels: list[i
             p50 = statistics.median(r.p50_ms for r in runs)
             p99 = statistics.median(r.p99_ms for r in runs)
             non_2xx = statistics.median(r.non_2xx_share for r in runs)
-            parity = "-" if name == "hand-written" else str(sum(r.parity_failures for r in runs))
+            parity = str(sum(r.parity_failures for r in runs))
             ratio = statistics.median(r.rps / h.rps for r, h in zip(runs, hand, strict=True) if h.rps)
             p99_ratio = statistics.median(r.p99_ms / h.p99_ms for r, h in zip(runs, hand, strict=True) if h.p99_ms)
             print(f"{connections:>7} {name:>20} {rps:>10.1f} {p50:>8.2f} {p99:>8.2f} {non_2xx:>8.1%} {parity:>7}"

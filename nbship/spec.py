@@ -149,7 +149,8 @@ class ProjectSpec:
         """Whether the service batches: ``server.batching: false`` > the check-time proof > off, not proven."""
         if not self.config.server.batching:
             return BatchingEntry(False, "turned off by server.batching: false")
-        return self.batching_proof or BatchingEntry(False, "not proven: the parity run was skipped (--no-verify)")
+        return self.batching_proof or BatchingEntry(
+            False, "not proven: the parity run was skipped (--no-verify; nbship serve without --verify)")
 
     @property
     def source_dir(self) -> Path:

@@ -85,6 +85,7 @@ class PredictionPool:
         self.running = 0  # requests executing now
         self.seconds_per_payload = 0.0  # running averages over the workers' cycles (wall time)
         self.seconds_per_cycle = 0.0
+        self._measured = False  # a real cycle has replaced the seed
         self._since: list[float | None] = [None] * max_concurrency  # when each worker began its current job
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -100,7 +101,7 @@ class PredictionPool:
         return max(self.admitted - self.running, 0)
 
     def seed(self, seconds_per_payload: float) -> None:
-        """Start the averages from a measurement (the warm-up prediction) instead of zero."""
+        """Start the averages from a measurement (the warm-up prediction) until the first cycle is measured."""
         if self.seconds_per_payload == 0.0:
             self.seconds_per_payload = self.seconds_per_cycle = seconds_per_payload
 
@@ -226,8 +227,10 @@ class PredictionPool:
                     self.running -= len(jobs)
                     self._since[index] = None
                     cycle = ended - started
-                    self.seconds_per_cycle += _SMOOTHING * (cycle - self.seconds_per_cycle)
-                    self.seconds_per_payload += _SMOOTHING * (cycle / max(payloads, 1) - self.seconds_per_payload)
+                    weight = _SMOOTHING if self._measured else 1.0  # the first cycle replaces the warm-up's seed
+                    self._measured = True
+                    self.seconds_per_cycle += weight * (cycle - self.seconds_per_cycle)
+                    self.seconds_per_payload += weight * (cycle / max(payloads, 1) - self.seconds_per_payload)
 
     def _execute(self, jobs: list[_Job], started: float) -> None:
         observer = self.observer

@@ -101,6 +101,7 @@ class Service:
         stage = "loading the model"
         try:
             self.pipeline = pipeline = load_pipeline(self.root)
+            self.batcher = self._batcher(pipeline)  # before the schema: a request parsed has a batcher to go to
             self.metrics.load_seconds = pipeline.load_seconds
             first = [pipeline.preprocess] if self.manifest.stages.get("preprocess") else []
             declared = declared_model([*first, pipeline.predict])
@@ -112,7 +113,6 @@ class Service:
                 pipeline(schema.parse_value(self.example_request))
                 warmup = self.metrics.warmup_seconds = time.perf_counter() - started
                 self.pool.seed(warmup)
-            self.batcher = self._batcher(pipeline)
         except Exception as e:
             where = self.locator.locate(e.__traceback__)
             log.error(
