@@ -6,7 +6,9 @@ and only here. Precedence is flag > ``NBSHIP_*`` environment > nbship.yaml > def
 - image repository: ``--repository`` > ``NBSHIP_REPOSITORY`` > ``repository:`` > the service name;
 - resources (requests and limits), the startup budget and the base image: nbship.yaml > nbship's defaults;
 - environment sources of the Deployment: nbship.yaml's ``env:`` > a parameter's notebook value, ``secrets:``,
-  and what the image, the runtime and Kubernetes set (``ALWAYS_SET``, the notebook's ``%env`` settings).
+  and what the image, the runtime and Kubernetes set (``ALWAYS_SET``, the notebook's ``%env`` settings);
+- the structural sections (port, server and timeouts, GPU, replicas and autoscaling, network policy, ingress,
+  downloads, monitoring, SLO): nbship.yaml > the schema's defaults, as typed values (``nbship.resolved``).
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from nbship import __version__
+from nbship import resolved as resolve
 from nbship.analysis import EnvRead, ModulePlan, Parameter
 from nbship.artifacts import ArtifactRef, RemoteArtifact
 from nbship.config import Config
 from nbship.config_values import has_control_character
 from nbship.errors import ConfigError
-from nbship.runtime.manifest import BatchingEntry
+from nbship.resolved import Downloads, GpuRequest, Ingress, Monitor, Scaling, Slo
+from nbship.runtime.manifest import BatchingEntry, ServiceEntry
 
 REPOSITORY_ENV = "NBSHIP_REPOSITORY"
 # Variables every container has without nbship providing them; reading them needs no source.
@@ -125,6 +129,13 @@ class ExampleSpec:
 
 @dataclass(frozen=True)
 class ProjectSpec:
+    """The project, fully resolved. ``config`` is nbship.yaml as written: the input of this stage only.
+
+    The fields after ``batching_proof`` are not arguments: ``__post_init__`` resolves them from ``config`` and the
+    run's choices, so a spec made (or ``dataclasses.replace``d) with another config never disagrees with it.
+    Renderers, the image stage and the deployer read those fields, never ``config`` (tests/unit/test_resolved.py).
+    """
+
     name: str  # DNS-1123
     version: str
     package: str  # Python identifier of the generated package
@@ -144,6 +155,52 @@ class ProjectSpec:
     chosen_repository: str | None = None  # flag or NBSHIP_REPOSITORY (``repository_choice``)
     batching_proof: BatchingEntry | None = None  # the parity run's verdict (``nbship.batching``); None: not run
 
+    # resolved (see the class docstring)
+    repository: str = field(init=False)  # flag > NBSHIP_REPOSITORY > nbship.yaml's ``repository`` > the name
+    requests: tuple[tuple[str, str], ...] = field(init=False)
+    limits: tuple[tuple[str, str], ...] = field(init=False)
+    startup: StartupBudget = field(init=False)  # nbship.yaml, else the default (deploy may size it from a measurement)
+    healthcheck_start_seconds: int = field(init=False)  # the image's HEALTHCHECK: startup_seconds, else 60 s
+    base_image: str | None = field(init=False)  # None: the Dockerfile picks by Python version, GPU and CUDA
+    env_sources: EnvSources = field(init=False)
+    port: int = field(init=False)
+    service: ServiceEntry = field(init=False)  # the runtime's settings, as nbship.json hands them over
+    shutdown_grace_seconds: int = field(init=False)
+    gpu: GpuRequest | None = field(init=False)
+    replicas: int = field(init=False)  # production's count when no autoscaler owns it
+    scaling: Scaling = field(init=False)
+    allow_namespaces: tuple[str, ...] | None = field(init=False)  # None: no NetworkPolicy
+    ingress: Ingress | None = field(init=False)
+    downloads: Downloads = field(init=False)
+    monitor: Monitor | None = field(init=False)
+    slo: Slo = field(init=False)
+
+    def __post_init__(self) -> None:
+        config = self.config
+        values: dict[str, object] = dict(
+            repository=self.chosen_repository or config.repository or self.name,
+            requests=(("cpu", config.resources.requests.cpu), ("memory", config.resources.requests.memory)),
+            limits=(("cpu", config.resources.limits.cpu), ("memory", config.resources.limits.memory)),
+            startup=startup_budget(config.timeouts.startup_seconds, None),
+            healthcheck_start_seconds=config.timeouts.startup_seconds or HEALTHCHECK_START_SECONDS,
+            base_image=config.base_image,
+            env_sources=env_sources(config, self.parameters, self.settings),
+            port=config.port,
+            service=resolve.service_entry(config),
+            shutdown_grace_seconds=config.timeouts.shutdown_grace_seconds,
+            gpu=resolve.gpu_request(config),
+            replicas=config.replicas,
+            scaling=resolve.scaling(config),
+            allow_namespaces=resolve.allowed_namespaces(config),
+            ingress=resolve.ingress(config),
+            downloads=resolve.downloads(config),
+            monitor=resolve.monitor(config),
+            slo=resolve.slo(config),
+        )
+        assert values.keys() == {f.name for f in fields(self) if not f.init}, "a resolved field is left unset"
+        for name, value in values.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
     @property
     def batching(self) -> BatchingEntry:
         """Whether the service batches: ``server.batching: false`` > the check-time proof > off, not proven."""
@@ -156,44 +213,17 @@ class ProjectSpec:
     def source_dir(self) -> Path:
         return self.notebook_path.parent
 
-    @property
-    def repository(self) -> str:
-        """The image repository: flag > ``NBSHIP_REPOSITORY`` > nbship.yaml's ``repository`` > the service name."""
-        return self.chosen_repository or self.config.repository or self.name
 
-    @property
-    def requests(self) -> tuple[tuple[str, str], ...]:
-        resources = self.config.resources.requests
-        return (("cpu", resources.cpu), ("memory", resources.memory))
-
-    @property
-    def limits(self) -> tuple[tuple[str, str], ...]:
-        resources = self.config.resources.limits
-        return (("cpu", resources.cpu), ("memory", resources.memory))
-
-    @property
-    def startup(self) -> StartupBudget:
-        """nbship.yaml's ``timeouts.startup_seconds``, else the default (deploy may size it from a measurement)."""
-        return startup_budget(self.config.timeouts.startup_seconds, None)
-
-    @property
-    def healthcheck_start_seconds(self) -> int:
-        """The image's HEALTHCHECK start period: nbship.yaml's ``timeouts.startup_seconds``, else 60 s."""
-        return self.config.timeouts.startup_seconds or HEALTHCHECK_START_SECONDS
-
-    @property
-    def base_image(self) -> str | None:
-        """nbship.yaml's ``base_image``; None lets the Dockerfile pick by Python version, GPU and CUDA."""
-        return self.config.base_image
-
-    @property
-    def env_sources(self) -> EnvSources:
-        config_map = {p.env: parameter_text(p.default) for p in self.parameters}
-        config_map.update(self.config.env)  # the config's env wins over a parameter's notebook value
-        secrets = tuple(SecretSource(s.env, s.secret, s.key, s.optional)
-                        for s in sorted(self.config.secrets, key=lambda s: s.env))
-        implicit = tuple(sorted({k for k, _ in self.settings} | ALWAYS_SET))
-        return EnvSources(tuple(sorted(config_map.items())), secrets, implicit)
+def env_sources(
+    config: Config, parameters: tuple[Parameter, ...], settings: tuple[tuple[str, str], ...]
+) -> EnvSources:
+    """The Deployment's environment: nbship.yaml's ``env:`` > a parameter's notebook value; ``secrets:``; the rest."""
+    config_map = {p.env: parameter_text(p.default) for p in parameters}
+    config_map.update(config.env)  # the config's env wins over a parameter's notebook value
+    secrets = tuple(SecretSource(s.env, s.secret, s.key, s.optional)
+                    for s in sorted(config.secrets, key=lambda s: s.env))
+    implicit = tuple(sorted({k for k, _ in settings} | ALWAYS_SET))
+    return EnvSources(tuple(sorted(config_map.items())), secrets, implicit)
 
 
 def service_name(notebook: Path) -> str:

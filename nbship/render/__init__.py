@@ -21,7 +21,6 @@ from nbship.runtime.manifest import (
     NotebookRef,
     ParameterEntry,
     RemoteArtifactEntry,
-    ServiceEntry,
     manifest_text,
 )
 from nbship.spec import ProjectSpec
@@ -38,7 +37,6 @@ def writable_dirs(spec: ProjectSpec) -> list[str]:
 
 def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
     """The build context's ``nbship.json``: what the runtime and the smoke test read."""
-    server, timeouts = spec.config.server, spec.config.timeouts
     stages = {role: ROLE_MODULE[role] for role in ("preprocess", "predict", "postprocess")}
     present = {p.name for p in spec.modules}
     limits = dict(spec.limits)
@@ -62,21 +60,7 @@ def manifest(spec: ProjectSpec, cells: tuple[CellRange, ...]) -> Manifest:
         example=ExampleEntry(spec.example.request, spec.example.response, spec.example.cell) if spec.example else None,
         # the distributions of the answers the service exports, chosen from the example's output
         signals=tuple(prediction_signals(spec.example.response)) if spec.example else (),
-        service=ServiceEntry(
-            port=spec.config.port,
-            max_concurrency=server.max_concurrency,
-            queue_size=server.queue_size,
-            max_batch_size=server.max_batch_size,
-            max_body_bytes=server.max_body_bytes,
-            max_batch_items=server.max_batch_items,
-            max_connections=server.max_connections,
-            body_timeout_seconds=server.body_timeout_seconds,
-            log_payloads=server.log_payloads,
-            payload_sample_rate=server.payload_sample_rate,
-            sensitive_fields=tuple(sorted(server.sensitive_fields)),
-            predict_timeout_seconds=timeouts.predict_seconds,
-            shutdown_grace_seconds=timeouts.shutdown_grace_seconds,
-        ),
+        service=spec.service,
         batching=spec.batching,  # the check-time proof, or why the service does not batch
     )
 

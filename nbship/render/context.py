@@ -2,6 +2,8 @@
 
 ``nbship.render.k8s`` computes them from the ``ProjectSpec``; ``nbship.render.checks`` reads them to check the
 rendered objects against each other. Templates only read these fields (``if`` and ``for``, no computation).
+Where a resolved value of the spec already has the shape a template reads (``GpuRequest``, ``Ingress``, ``Monitor``
+of ``nbship.resolved``), the context holds it as it is.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from nbship.resolved import GpuRequest, Ingress, Monitor, Scaling
 from nbship.spec import StartupBudget
 
 
@@ -49,30 +52,7 @@ class SecretEnv:
 
 
 @dataclass(frozen=True)
-class TolerationContext:
-    key: str
-    operator: str
-    value: str | None
-    effect: str | None
-
-
-@dataclass(frozen=True)
-class GpuContext:
-    resource: str
-    count: int
-    node_selector: tuple[tuple[str, str], ...]
-    tolerations: tuple[TolerationContext, ...]
-
-
-@dataclass(frozen=True)
-class ScalingContext:
-    hpa: bool
-    keda: bool
-    min_replicas: int
-    max_replicas: int
-    cpu_utilization: int | None
-    memory_utilization: int | None
-    in_flight_target: int | None
+class ScalingContext(Scaling):
     keda_query: str | None = None  # the production namespace's; each overlay patches in its own
     keda_query_index: int = 0  # the prometheus trigger's position among the triggers
 
@@ -110,13 +90,6 @@ class DownloadContext:
 
 
 @dataclass(frozen=True)
-class IngressContext:
-    host: str | None
-    class_name: str | None
-    tls_secret: str | None
-
-
-@dataclass(frozen=True)
 class AlertRule:
     alert: str
     expr: str
@@ -124,14 +97,6 @@ class AlertRule:
     severity: Literal["warning", "critical"]
     summary: str
     description: str
-
-
-@dataclass(frozen=True)
-class MonitorContext:
-    kind: Literal["ServiceMonitor", "PodMonitor"]
-    interval: str
-    extra_labels: tuple[tuple[str, str], ...]
-    rules: bool
 
 
 @dataclass(frozen=True)
@@ -162,7 +127,7 @@ class ManifestContext:
     uid: int
     requests: tuple[tuple[str, str], ...]
     limits: tuple[tuple[str, str], ...]
-    gpu: GpuContext | None
+    gpu: GpuRequest | None
     config_entries: tuple[ConfigEntry, ...]
     secret_env: tuple[SecretEnv, ...]
     implicit_env: tuple[str, ...]  # set by the image, the runtime (notebook %env settings) or Kubernetes
@@ -180,6 +145,6 @@ class ManifestContext:
     writable_dirs: tuple[WritableDir, ...]
     downloads: DownloadContext | None  # the init container that fetches remote artifacts
     allow_namespaces: tuple[str, ...] | None
-    ingress: IngressContext | None
-    monitor: MonitorContext | None = None
+    ingress: Ingress | None
+    monitor: Monitor | None = None
     pins: str = ""  # the nbship-owned tail of the base kustomization (nbship/render/pin.py)

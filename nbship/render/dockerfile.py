@@ -229,12 +229,11 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
     """
     from nbship.render import writable_dirs
 
-    config = spec.config
     base = choose_base_image(
         spec.python_version,
         override=spec.base_image,
-        gpu=config.gpu is not None,
-        cuda=config.gpu.cuda if config.gpu else None,
+        gpu=spec.gpu is not None,
+        cuda=spec.gpu.cuda if spec.gpu else None,
         lock_text=lock_text,
     )
     return DockerfileContext(
@@ -244,7 +243,7 @@ def dockerfile_context(spec: ProjectSpec, lock_text: str, *, source: str | None 
         notebook_file=spec.notebook_file,
         notebook_sha256=spec.notebook_sha256,
         lock_sha256=hashlib.sha256(lock_text.encode()).hexdigest(),
-        port=config.port,
+        port=spec.port,
         base=base,
         artifacts=tuple(artifact_copy(a.path, a.is_dir) for a in spec.artifacts),
         writable_dirs=tuple(f"/app/{d}" for d in writable_dirs(spec)),

@@ -11,7 +11,7 @@ becomes an environment variable of the pod.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from nbship.errors import ConfigError
 from nbship.render.context import CredentialVolume, DownloadContext, WritableDir
@@ -55,31 +55,27 @@ def writable_dirs(spec: ProjectSpec) -> tuple[WritableDir, ...]:
 
 def _prefix(spec: ProjectSpec) -> str:
     """On a PVC shared by several services, each keeps its files under its own name."""
-    return f"{spec.name}/" if spec.config.downloads.volume and spec.config.downloads.volume.claim else ""
+    return f"{spec.name}/" if spec.downloads.claim else ""
 
 
 def download_context(spec: ProjectSpec) -> DownloadContext | None:
     """The init container's volumes and settings, or None when the notebook declares no remote artifact."""
     if not spec.remote_artifacts:
         return None
-    downloads = spec.config.downloads
-    volume = downloads.volume
-    kind: Literal["emptyDir", "claim", "ephemeral"] = (
-        "emptyDir" if volume is None else "claim" if volume.claim else "ephemeral"
-    )
+    downloads = spec.downloads
     secrets = sorted({r.credentials for r in spec.remote_artifacts if r.credentials})
     return DownloadContext(
         container=INIT_CONTAINER,
         volume=DOWNLOAD_VOLUME,
-        kind=kind,
+        kind=downloads.kind,
         size_limit=downloads.size_limit,
-        claim=volume.claim if volume else None,
-        storage_class=volume.storage_class if volume else None,
+        claim=downloads.claim,
+        storage_class=downloads.storage_class,
         credentials=tuple(
             CredentialVolume(f"credentials-{i}", s, f"{CREDENTIALS_DIR}/{s}") for i, s in enumerate(secrets)
         ),
         attempts=downloads.attempts,
-        env=tuple(sorted(spec.config.env)),
+        env=downloads.env,
         mount_path=DOWNLOAD_MOUNT,
         download_dir=f"{DOWNLOAD_MOUNT}/{_prefix(spec)}".rstrip("/"),
     )

@@ -23,24 +23,22 @@ Defaults (all from ``nbship.yaml`` when set there):
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from nbship.errors import Finding
 from nbship.render.context import (
     ConfigEntry,
-    GpuContext,
     ImagePin,
-    IngressContext,
     ManifestContext,
     OverlayContext,
     Probe,
     ScalingContext,
     SecretEnv,
-    TolerationContext,
 )
 from nbship.render.dockerfile import USER_ID
 from nbship.render.downloads import download_context, writable_dirs
-from nbship.render.monitoring import alert_rules, keda_query, monitor_context
+from nbship.render.monitoring import alert_rules, keda_query
 from nbship.render.pin import pin_block
 from nbship.runtime import routes
 from nbship.spec import (
@@ -87,7 +85,6 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
     Raises:
         ConfigError: a remote artifact's folder cannot be made writable (see ``downloads.writable_dirs``).
     """
-    config = spec.config
     startup = spec.startup
     pin = image_pin(spec)
     selector = (("app.kubernetes.io/instance", spec.name), ("app.kubernetes.io/name", spec.name))
@@ -102,28 +99,12 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
     entries = tuple(ConfigEntry(k, v) for k, v in env.config_map)
     secrets = tuple(SecretEnv(s.env, s.secret, s.key, s.optional) for s in env.secrets)
     implicit, sources = env.implicit, env.names
-    gpu = None
-    if config.gpu is not None:
-        gpu = GpuContext(
-            config.gpu.resource,
-            config.gpu.count,
-            tuple(sorted(config.gpu.node_selector.items())),
-            tuple(TolerationContext(t.key, t.operator, t.value, t.effect) for t in config.gpu.tolerations),
-        )
-    scale = config.autoscaling
+    scale = spec.scaling
     scaling = ScalingContext(
-        hpa=scale.enabled and not scale.keda,
-        keda=scale.enabled and scale.keda,
-        min_replicas=scale.min_replicas,
-        max_replicas=scale.max_replicas,
-        cpu_utilization=scale.cpu_utilization,
-        memory_utilization=scale.memory_utilization,
-        in_flight_target=scale.in_flight_target,
+        **{f.name: getattr(scale, f.name) for f in fields(scale)},  # the spec's resolved scaling, as it is
         keda_query=keda_query(spec.name, spec.name) if scale.in_flight_target is not None else None,
         keda_query_index=(scale.cpu_utilization is not None) + (scale.memory_utilization is not None),
     )
-    policy = config.network_policy
-    ingress = config.ingress
     return ManifestContext(
         name=spec.name,
         version=spec.version,
@@ -133,13 +114,13 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         selector=selector,
         config_map=f"{spec.name}-config",
         image=pin,
-        port=config.port,
+        port=spec.port,
         port_name=PORT_NAME,
         container=CONTAINER,
         uid=UID,
         requests=spec.requests,
         limits=spec.limits,
-        gpu=gpu,
+        gpu=spec.gpu,
         config_entries=entries,
         secret_env=secrets,
         implicit_env=implicit,
@@ -150,16 +131,16 @@ def build_context(spec: ProjectSpec) -> ManifestContext:
         liveness_probe=Probe(LIVENESS_PATH, 10, 3, 3),
         metrics_path=METRICS_PATH,
         prestop_seconds=PRESTOP_SECONDS,
-        termination_grace_seconds=PRESTOP_SECONDS + config.timeouts.shutdown_grace_seconds,
+        termination_grace_seconds=PRESTOP_SECONDS + spec.shutdown_grace_seconds,
         # The deadline must outlast a pod's start-up, or a slow but healthy model would count as a failed rollout.
         progress_deadline_seconds=progress_deadline(startup.seconds, downloads=bool(spec.remote_artifacts)),
-        replicas=None if scale.enabled else config.replicas,
+        replicas=None if scale.enabled else spec.replicas,
         scaling=scaling,
         writable_dirs=writable_dirs(spec),
         downloads=download_context(spec),
-        allow_namespaces=tuple(sorted(policy.allow_namespaces)) if policy.enabled else None,
-        ingress=IngressContext(ingress.host, ingress.class_name, ingress.tls_secret) if ingress.enabled else None,
-        monitor=monitor_context(config),
+        allow_namespaces=spec.allow_namespaces,
+        ingress=spec.ingress,
+        monitor=spec.monitor,
         pins=pin_block(spec.name, pin.name, pin.reference, {"notebook-sha256": spec.notebook_sha256}),
     )
 
@@ -172,12 +153,12 @@ def overlay_context(ctx: ManifestContext, name: str, spec: ProjectSpec) -> Overl
     if name == "staging":
         namespace, sizes = f"{ctx.name}-staging", (1, 1, min(2, ctx.scaling.max_replicas))
     else:
-        namespace, sizes = ctx.name, (spec.config.replicas, ctx.scaling.min_replicas, ctx.scaling.max_replicas)
+        namespace, sizes = ctx.name, (spec.replicas, ctx.scaling.min_replicas, ctx.scaling.max_replicas)
     rules = ctx.monitor is not None and ctx.monitor.rules
     return OverlayContext(
         name, namespace, *sizes,
         resources=("prometheusrule.yaml",) if rules else (),
-        alerts=alert_rules(ctx.name, namespace, spec.config) if rules else (),
+        alerts=alert_rules(ctx.name, namespace, spec.slo) if rules else (),
         keda_query=keda_query(ctx.name, namespace) if ctx.scaling.keda_query is not None else None,
     )
 

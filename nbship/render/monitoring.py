@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from nbship.render.context import AlertRule, MonitorContext
+from nbship.render.context import AlertRule
 
 if TYPE_CHECKING:
-    from nbship.config import Config
+    from nbship.resolved import Slo
 
 # The routes that run the model, as the service labels them (the route template, not the path).
 PREDICTION_ROUTES = ("/predict", "/predict/batch", "/v2/models/{name}/infer")
@@ -47,9 +47,8 @@ def keda_query(name: str, namespace: str) -> str:
     return f"sum(nbship_requests_in_flight{selector(name, namespace)})"
 
 
-def alert_rules(name: str, namespace: str, config: Config) -> tuple[AlertRule, ...]:
+def alert_rules(name: str, namespace: str, slo: Slo) -> tuple[AlertRule, ...]:
     """The alerts of one service in one namespace, thresholds from ``slo:``."""
-    slo = config.slo
     routes = f'route=~"{_routes_regex()}"'
     by = "sum by (namespace, model)"
     answers = f"{by} (rate(nbship_requests_total{selector(name, namespace, routes)}[{RATE_WINDOW}]))"
@@ -93,15 +92,6 @@ def alert_rules(name: str, namespace: str, config: Config) -> tuple[AlertRule, .
         ),
     ]
     return tuple(rules)
-
-
-def monitor_context(config: Config) -> MonitorContext | None:
-    """The monitor to render, or None when monitoring is not enabled in ``nbship.yaml``."""
-    monitoring = config.monitoring
-    if not monitoring.enabled:
-        return None
-    return MonitorContext(monitoring.monitor, monitoring.interval, tuple(sorted(monitoring.labels.items())),
-                          monitoring.rules)
 
 
 def prediction_signals(response: Any) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from nbship.check import inspect_notebook
 from nbship.config import Config
 from nbship.render.k8s import render_manifests
 from nbship.render.monitoring import alert_rules, keda_query
+from nbship.resolved import slo
 from tests.conftest import EXAMPLES
 
 NOTEBOOK = EXAMPLES / "text-sentiment" / "sentiment.ipynb"
@@ -88,6 +89,6 @@ def test_slo_values_are_checked_where_they_are_written() -> None:
         parse_config("slo:\n  error_ratio: 2\n", Path("nbship.yaml"))
     with pytest.raises(ConfigError, match="monitoring.monitor"):
         parse_config("monitoring:\n  monitor: Prometheus\n", Path("nbship.yaml"))
-    rules = alert_rules("m", "ns", Config.model_validate({"slo": {"error_ratio": 0.2, "load_shed_ratio": 0.3}}))
+    rules = alert_rules("m", "ns", slo(Config.model_validate({"slo": {"error_ratio": 0.2, "load_shed_ratio": 0.3}})))
     thresholds = {r.alert: r.expr.rsplit(" ", 1)[1] for r in rules}
     assert thresholds == {"NbshipHighErrorRatio": "0.2", "NbshipPodNotReady": "0", "NbshipLoadShedding": "0.3"}
