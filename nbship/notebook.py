@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +94,13 @@ class Notebook:
 
 
 def parse_notebook(path: Path) -> Notebook:
-    """Read ``path`` as an nbformat-4 Python notebook and resolve each cell's role.
+    """Read ``path`` as a Python notebook and resolve each cell's role.
+
+    nbformat reads it as Jupyter opens it: nbformat 3 and older are upgraded to nbformat 4 in memory (the file
+    is left as it is), sources and outputs are normalised, and the result is validated against nbformat 4's schema.
 
     Raises:
-        NotebookError: the file is missing, not JSON, not a notebook, an old nbformat, or not Python.
+        NotebookError: the file is missing, not JSON, not a notebook, invalid (naming the cell), or not Python.
     """
     try:
         raw = path.read_bytes()
@@ -105,7 +109,9 @@ def parse_notebook(path: Path) -> Notebook:
     except OSError as e:
         raise NotebookError(f"{path}: cannot read it ({e.strerror})") from None
     try:
-        doc = json.loads(raw)
+        # utf-8-sig: a byte-order mark some editors write is not part of the JSON
+        text = raw.decode("utf-8-sig")
+        doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
         raise NotebookError(
@@ -114,33 +120,83 @@ def parse_notebook(path: Path) -> Notebook:
         ) from None
     if not isinstance(doc, dict) or "nbformat" not in doc or not isinstance(doc.get("cells", []), list):
         raise NotebookError(f"{path}: is JSON but not a Jupyter notebook (no 'nbformat' and 'cells')")
-    major = doc.get("nbformat")
-    if not isinstance(major, int) or major < 4:
-        raise NotebookError(
-            f"{path}: uses nbformat {major}, nbship reads nbformat 4",
-            hint=f"Upgrade it: jupyter nbconvert --to notebook --nbformat 4 --inplace {path}",
-        )
-    if "cells" not in doc:
+    if doc.get("nbformat") == 4 and "cells" not in doc:
         raise NotebookError(f"{path}: is JSON but not a Jupyter notebook (no 'cells')")
-    metadata = doc.get("metadata") or {}
-    language = _language(metadata)
+    for number, cell in enumerate(doc.get("cells", []), start=1):
+        if not isinstance(cell, dict):
+            raise NotebookError(f"{path}: cell {number} is not a valid notebook cell")
+    # the language first: a notebook of another language is told so, whatever nbformat would say of it
+    metadata = doc.get("metadata")
+    language = _language(metadata) if isinstance(metadata, dict) else None
     if language is not None and language.lower() != "python":
         raise NotebookError(
             f"{path}: runs a {language} kernel; nbship serves Python notebooks only",
         )
-    cells = tuple(_parse_cell(i, c, path) for i, c in enumerate(doc["cells"], start=1))
+    nb, invalid = _read_as_v4(path, text, doc.get("nbformat"))
+    if invalid is not None:
+        raise NotebookError(_schema_problem(path, invalid),
+                            hint="Open it in Jupyter and save it again, or fix the field the message names.")
+    upgraded = "orig_nbformat" in nb["metadata"]
+    cells = tuple(_parse_cell(i, c, upgraded) for i, c in enumerate(nb["cells"], start=1))
     return Notebook(
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
         cells=cells,
-        python_version=_python_version(metadata),
+        python_version=_python_version(nb["metadata"]),
     )
 
 
+def _read_as_v4(path: Path, text: str, version: object) -> tuple[Any, Any]:
+    """The adapter to nbformat: the notebook as nbformat 4, and nbformat's schema validation error if it has one.
+
+    nbformat's exceptions are translated here, once.
+
+    Raises:
+        NotebookError: nbformat cannot read or upgrade it.
+    """
+    import nbformat
+
+    captured: dict[str, Any] = {}
+    try:
+        with warnings.catch_warnings():
+            # nbformat warns when it adds the cell ids older notebooks lack, as Jupyter does silently
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4, capture_validation_error=captured)  # type: ignore[no-untyped-call]
+    except nbformat.NBFormatError:
+        raise NotebookError(
+            f"{path}: uses nbformat {version!r}, which nbformat {nbformat.__version__} cannot read",
+            hint="nbship reads nbformat 1 to 4, as Jupyter does.",
+        ) from None
+    except nbformat.ValidationError as e:
+        raise NotebookError(f"{path}: is not a valid notebook: {_shorten(e.message)}") from e
+    except (AttributeError, TypeError, KeyError, ValueError) as e:  # nbformat meeting a structure it cannot read
+        raise NotebookError(f"{path}: is not a valid notebook: nbformat cannot read it ({_shorten(str(e))})") from e
+    return nb, captured.get("ValidationError")
+
+
+def _schema_problem(path: Path, error: Any) -> str:
+    """``churn.ipynb, cell 3: outputs[0]: 'execution_count' is a required property`` from nbformat's error."""
+    keys = list(error.relative_path)
+    where = str(path)
+    if len(keys) >= 2 and keys[0] == "cells" and isinstance(keys[1], int):
+        where += f", cell {keys[1] + 1}"
+        keys = keys[2:]
+    field_path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+    if error.validator in ("oneOf", "anyOf"):  # its message is the whole offending object
+        subject = field_path or ("the cell" if where != str(path) else "it")
+        return f"{where}: {subject} does not match nbformat 4's schema"
+    return f"{where}: {field_path + ': ' if field_path else ''}{_shorten(error.message)} (nbformat 4's schema)"
+
+
+def _shorten(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
 def _language(metadata: Mapping[str, Any]) -> str | None:
-    kernelspec = metadata.get("kernelspec") or {}
-    info = metadata.get("language_info") or {}
-    lang = kernelspec.get("language") or info.get("name")
+    kernelspec, info = metadata.get("kernelspec"), metadata.get("language_info")
+    lang = (kernelspec.get("language") if isinstance(kernelspec, dict) else None) or (
+        info.get("name") if isinstance(info, dict) else None)
     return str(lang) if lang else None
 
 
@@ -150,19 +206,12 @@ def _python_version(metadata: Mapping[str, Any]) -> str | None:
     return f"{m.group(1)}.{m.group(2)}" if m else None
 
 
-def _source(value: Any) -> str:
-    return "".join(value) if isinstance(value, list) else str(value or "")
-
-
-def _parse_cell(number: int, cell: Any, path: Path) -> Cell:
-    if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-        raise NotebookError(f"{path}: cell {number} is not a valid notebook cell")
+def _parse_cell(number: int, cell: Any, upgraded: bool) -> Cell:
     kind: CellKind = cell["cell_type"]
-    source = _source(cell.get("source"))
+    source = str(cell.get("source") or "")
     outputs = tuple(
         Output(output_type=str(o.get("output_type", "")), data=dict(o.get("data") or {}))
         for o in cell.get("outputs") or []
-        if isinstance(o, dict)
     )
     declared = _declared_roles(cell.get("metadata") or {}, source)
     known = [r for r in declared if r in ROLES]
@@ -175,7 +224,8 @@ def _parse_cell(number: int, cell: Any, path: Path) -> Cell:
         role=distinct[0] if len(distinct) == 1 else None,  # type: ignore[arg-type]
         unknown_role=unknown[0] if unknown else None,
         conflicting_roles=tuple(distinct) if len(distinct) > 1 else (),
-        cell_id=cell.get("id"),
+        # an upgraded notebook's ids are invented by nbformat at each reading
+        cell_id=None if upgraded else cell.get("id"),
         outputs=outputs,
     )
 
@@ -202,7 +252,7 @@ def source_file_lines(text: str) -> dict[int, list[int]]:
     """Cell number → the line of the ``.ipynb`` file that holds each line of its source.
 
     Used to point CI annotations at the notebook file itself. A source saved as one string maps all its lines to
-    the line of that string.
+    the line of that string. nbformat 3's ``input`` is mapped too.
     """
     found: dict[int, list[int]] = {}
     stack: list[list[Any]] = []  # [kind, key or index, expecting a key?]
@@ -230,4 +280,7 @@ def source_file_lines(text: str) -> dict[int, list[int]]:
             path = [frame[1] for frame in stack]
             if len(path) in (3, 4) and path[0] == "cells" and path[2] == "source":
                 found.setdefault(int(path[1]) + 1, []).append(line)
+            # nbformat 3: worksheets[0].cells[i].input (a second worksheet, which Jupyter never wrote, is not mapped)
+            elif len(path) in (5, 6) and path[:3] == ["worksheets", 0, "cells"] and path[4] in ("input", "source"):
+                found.setdefault(int(path[3]) + 1, []).append(line)
     return found

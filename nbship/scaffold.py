@@ -54,11 +54,13 @@ def apply_roles(path: Path, proposals: list[Proposal]) -> int:
     text = path.read_text(encoding="utf-8")
     doc = json.loads(text)
     indent = _indent(text)
+    # nbformat 3 keeps its cells in worksheets; nbformat reads them in this order, so the numbers agree
+    cells = doc["cells"] if "cells" in doc else [c for sheet in doc.get("worksheets", []) for c in sheet["cells"]]
     changed = 0
     for proposal in proposals:
         if not proposal.changes:
             continue
-        cell = doc["cells"][proposal.cell - 1]
+        cell = cells[proposal.cell - 1]
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         tags.append(f"{TAG_PREFIX}{proposal.proposed}")
         changed += 1

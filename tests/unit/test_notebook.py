@@ -41,7 +41,12 @@ def test_unknown_and_conflicting_roles_are_kept_for_the_checks(tmp_path: Path) -
         (b'{"cells": [', "is not valid JSON"),
         (b"\xff\xfe not text", "is not valid JSON"),
         (b'{"hello": "world"}', "is JSON but not a Jupyter notebook"),
-        (json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": []}).encode(), "uses nbformat 3"),
+        (json.dumps({"nbformat": 5, "nbformat_minor": 0, "cells": []}).encode(), "uses nbformat 5, which nbformat"),
+        (json.dumps({"nbformat": 3, "nbformat_minor": 0}).encode(), "is not a valid notebook: "),
+        (json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [3]}).encode(),
+         "cell 1 is not a valid notebook cell"),
+        (json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {"kernelspec": 3}, "cells": []}).encode(),
+         ": metadata.kernelspec: 3 is not of type 'object' (nbformat 4's schema)"),
         (json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [],
                      "metadata": {"kernelspec": {"language": "R", "name": "ir", "display_name": "R"}}}).encode(),
          "runs a R kernel"),
@@ -55,12 +60,33 @@ def test_unreadable_files_give_one_sentence_naming_the_file(tmp_path: Path, cont
     assert str(path) in info.value.message and expected in info.value.message
 
 
-def test_old_nbformat_says_how_to_upgrade(tmp_path: Path) -> None:
-    path = tmp_path / "old.ipynb"
-    path.write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": []}))
+CODE_CELL = {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None}
+
+
+@pytest.mark.parametrize(
+    ("second_cell", "expected"),
+    [
+        ({k: v for k, v in CODE_CELL.items() if k != "outputs"}, "cell 2: 'outputs' is a required property"),
+        ({**CODE_CELL, "outputs": [{"output_type": "execute_result", "data": {}, "metadata": {}}]},
+         "cell 2: outputs[0]: 'execution_count' is a required property"),
+        ({**CODE_CELL, "cell_type": "weird"}, "cell 2: the cell does not match nbformat 4's schema"),
+    ],
+)
+def test_a_cell_nbformat_finds_invalid_is_named(tmp_path: Path, second_cell: dict[str, object], expected: str) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [CODE_CELL, second_cell]}))
     with pytest.raises(NotebookError) as info:
         parse_notebook(path)
-    assert info.value.hint is not None and "nbconvert --to notebook --nbformat 4" in info.value.hint
+    assert info.value.message.startswith(f"{path}, {expected}")
+    assert "\n" not in info.value.message
+
+
+def test_another_language_is_named_before_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "cells": [{"cell_type": "code"}],
+                                "metadata": {"kernelspec": {"language": "julia", "name": "julia-1.10"}}}))
+    with pytest.raises(NotebookError, match="runs a julia kernel"):
+        parse_notebook(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:
