@@ -2,7 +2,8 @@
 
 Relative paths in ``load`` and ``parameters`` cells that point at existing files or folders beside the notebook
 are artifacts, whether written as literals or built by expressions (``artifact_paths``); a path with an
-artifact's extension that does not exist is an error, as is a path that leaves the notebook's folder.
+artifact's extension that does not exist is an error, as is a path that leaves the notebook's folder, and a
+dotfile (``.env``, ``.netrc``), which holds credentials, never ships.
 ``artifacts:`` in nbship.yaml adds more, or declares remote ones (downloaded and verified at start-up, never
 copied into the build context).
 """
@@ -165,7 +166,9 @@ def find_artifacts(
             if not path.is_absolute() and target.is_file() and target.is_relative_to(base) \
                     and target != notebook.resolve():
                 relative = PurePosixPath(posixpath.normpath(PurePosixPath(*path.parts).as_posix())).as_posix()
-                if relative not in remote_paths:
+                if _is_dotfile(relative):
+                    findings.append(_dotfile_finding(f"'{use.text}'", Location(notebook.name, use.cell, use.line)))
+                elif relative not in remote_paths:
                     found.setdefault(relative, describe_artifact(base, relative, use.cell, use.line))
             continue
         shown = f"'{use.text}'" if use.literal else f"'{use.text}' ({use.expression})"
@@ -193,6 +196,9 @@ def find_artifacts(
             continue
         if target == base or (use.base_only and target.is_dir()):
             continue
+        if _is_dotfile(relative):
+            findings.append(_dotfile_finding(shown, Location(notebook.name, use.cell, use.line)))
+            continue
         add(relative, use.cell, use.line)
     for artifact in declared:
         if artifact.uri:
@@ -205,6 +211,9 @@ def find_artifacts(
             problem(f"artifacts: {artifact.path} does not exist beside the notebook", None, None)
             continue
         relative = PurePosixPath(artifact.path).as_posix().rstrip("/")
+        if _is_dotfile(relative):
+            findings.append(_dotfile_finding(f"artifacts: {artifact.path}", Location("nbship.yaml")))
+            continue
         if not (base / relative).resolve().is_relative_to(base):
             problem(f"artifacts: {artifact.path} is a symlink that leaves the notebook's folder", None, None,
                     "Copy the file under the notebook's folder, or declare it as a remote artifact.")
@@ -226,6 +235,20 @@ def download_requirements(declared: list[Artifact]) -> tuple[str, ...]:
     """The client libraries the image needs for the declared remote artifacts: boto3 only with s3://, and so on."""
     schemes = sorted({scheme_of(a.uri) for a in declared if a.uri})
     return tuple(r for s in schemes for r in SCHEME_REQUIREMENTS.get(s, ()))
+
+
+def _is_dotfile(relative: str) -> bool:
+    """``.env``, ``.netrc``, ``config/.env``, ``.aws/credentials``: a dotfile, or a file in a dot-folder."""
+    return any(part.startswith(".") and part not in (".", "..") for part in PurePosixPath(relative).parts)
+
+
+def _dotfile_finding(shown: str, where: Location) -> Finding:
+    return Finding(
+        "error", "artifact-dotfile", f"{shown} is a dotfile (.env, .netrc, …): these hold credentials, and nbship "
+        "does not copy them into the image", where,
+        "Put each value the service needs in a Kubernetes Secret and list it under `secrets:` in nbship.yaml "
+        "({env: NAME, secret: <secret name>, key: <key>}): the service reads it from os.environ. A file that holds "
+        "no secret: rename it so that its name does not start with a dot.")
 
 
 def _folder_findings(relative: str, scan: _FolderScan, where: Location) -> list[Finding]:

@@ -129,7 +129,7 @@ def ensure_lock(
     """
     from nbship import __version__
     from nbship.deps.infer import installed_versions
-    from nbship.deps.lockfile import parse_lock, render_lock, stale_reasons, write_atomic
+    from nbship.deps.lockfile import foreign_lines, parse_lock, render_lock, stale_reasons, write_atomic
     from nbship.deps.resolve import resolve
     from nbship.errors import LockError, UsageError
 
@@ -169,6 +169,10 @@ def ensure_lock(
         resolution.entries, inputs, notebook=request.notebook.name, nbship_version=__version__,
         resolver=resolution.resolver, python_version=request.python_version, platform=request.platform,
     )
+    foreign = foreign_lines(text)
+    if foreign:  # a requirement's URL carried a credential past the scan: the image installs from this file
+        raise LockError(f"{LOCK_FILE} not written: " + "; ".join(foreign),
+                        hint="remove the credentials from the requirement and give them to pip's configuration")
     write_atomic(path, text)
     pins = {e.name: e.version for e in resolution.entries}
     notes = (*resolution.notes, *inputs.notes, *_changes(parsed.pins if parsed else {}, pins),

@@ -4,6 +4,8 @@ Sources, strongest first: ``requirements:`` in nbship.yaml, ``requirements.in`` 
 notebook's ``%pip install`` lines, then the pins inferred from imports. For each distribution the strongest
 source that names it supplies its requirement lines; weaker ones are dropped with a note. The service's own
 dependencies (``SERVICE_REQUIREMENTS``) are always added and apply together with whatever the user wrote.
+A requirement holding a credential is refused before anything is resolved: the lock would keep it, and the image
+installs from the lock.
 """
 
 from __future__ import annotations
@@ -57,10 +59,15 @@ def parse_spec(spec: str, where: str) -> tuple[str, str, bool]:
     """``spec`` → (canonical name, normalised spec, whether it restricts versions: a specifier or a URL).
 
     Raises:
-        LockError: not a PEP 508 requirement; the message names ``where``.
+        LockError: not a PEP 508 requirement, or it holds a credential; the message names ``where``.
     """
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement as Pep508
+
+    from nbship.secrets import REQUIREMENT_HINT, scan_requirement
+
+    for hit in scan_requirement(spec):  # before parsing: the error about an invalid spec quotes it whole
+        raise LockError(f"{where}: looks like a credential ({hit.kind}, '{hit.preview}')", hint=REQUIREMENT_HINT)
 
     try:
         parsed = Pep508(spec)
@@ -109,7 +116,7 @@ def collect_inputs(
     """Merge the sources by precedence and hash each one.
 
     Raises:
-        LockError: a line is not a valid requirement.
+        LockError: a line is not a valid requirement, or holds a credential.
     """
     name = notebook.name
     user: list[Requirement] = []

@@ -4,11 +4,16 @@ One format whichever resolver wrote it: a header of ``# key: value`` comment lin
 versions, target, one hash per input and a combined one, the module → distribution map), then pip-compile
 style pins sorted by name, each followed by its ``--hash=sha256:`` lines. No index URL, no timestamp and no
 "# via" annotation is written, so the same resolution gives the same bytes.
+
+The lock is copied into the image as it is (``/version`` reports its sha256), so a lock holding what nbship never
+writes — a pip option line (``--index-url``, as pip-compile and ``uv pip compile --emit-index-url`` write them) or
+credentials in a URL — counts as stale, and is never written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +23,8 @@ from nbship.deps.infer import canonical_name
 from nbship.deps.inputs import LockInputs
 
 LOCK_FILE = "requirements.lock"
+# user:password@ in a URL; ${VARIABLE} placeholders (expanded by pip at install time) hold no secret
+_USERINFO_PASSWORD = re.compile(r"://[^/@\s:'\"]*:(?!\$\{)[^/@\s'\"]+@")
 _TITLE = "# {lock}: written by `nbship lock` for {notebook}. Commit it; do not edit it by hand."
 
 
@@ -37,6 +44,7 @@ class ParsedLock:
     inputs: Mapping[str, str]
     modules: Mapping[str, tuple[str, ...]]
     entries: tuple[LockEntry, ...]
+    foreign: tuple[str, ...] = ()  # why the text is not as nbship writes it (``foreign_lines``), worded safely
 
     @property
     def pins(self) -> dict[str, str]:
@@ -138,7 +146,24 @@ def parse_lock(text: str) -> ParsedLock:
         entries = parse_requirements(text)
     except ValueError:  # packaging's InvalidRequirement: a hand edit broke a line
         header, entries = {}, ()
-    return ParsedLock(header, inputs, modules, entries)
+    return ParsedLock(header, inputs, modules, entries, foreign_lines(text))
+
+
+def foreign_lines(text: str) -> tuple[str, ...]:
+    """Each line of a lock that would carry an index setting or a credential into the image, in words that quote
+    neither: pip option lines other than ``--hash`` (an index URL), and URLs with credentials, comments included
+    (pip-compile repeats its command line in its header)."""
+    from nbship.secrets import scan_requirement
+
+    found: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if stripped.startswith("-") and not stripped.startswith("--hash"):
+            option = stripped.split()[0].split("=", 1)[0]
+            found.append(f"line {number} holds the pip option {option}, which nbship never writes into a lock")
+        elif _USERINFO_PASSWORD.search(raw) or ("@" in raw and scan_requirement(raw)):
+            found.append(f"line {number} holds a credential in a URL")
+    return tuple(found)
 
 
 def stale_reasons(parsed: ParsedLock, inputs: LockInputs, *, python_version: str, platform: str) -> list[str]:
@@ -149,7 +174,7 @@ def stale_reasons(parsed: ParsedLock, inputs: LockInputs, *, python_version: str
     """
     if "input-hash" not in parsed.header:
         return ["the lock has no nbship header (written by another tool, or edited by hand)"]
-    reasons: list[str] = []
+    reasons: list[str] = [*parsed.foreign]
     if parsed.header.get("input-hash") != inputs.input_hash:
         for name, digest in sorted(inputs.hashes.items()):
             if parsed.inputs.get(name) != digest:

@@ -9,7 +9,9 @@ Two passes over each exported cell (plain Python, line numbers preserved):
 2. Context (``names``, with ``ast``): string literals bound to a secret-like name.
 
 Settings that reach the image or the cluster outside the code — ``%env NAME=value`` lines and ``env:`` in
-nbship.yaml — are scanned as the assignment ``NAME = "value"`` (``scan_setting``).
+nbship.yaml — are scanned as the assignment ``NAME = "value"`` (``scan_setting``); so are requirements
+(``%pip install`` lines, ``requirements:``), which are written into requirements.lock and the image
+(``scan_requirement``).
 
 A ``SecretHit`` never holds more than four characters of a value, so no message or log built from it can leak one.
 Every step is linear in the size of the cell: a cell is input from anyone, and ``nbship check`` runs in CI.
@@ -29,7 +31,15 @@ from nbship.secrets.names import (
 )
 from nbship.secrets.values import SecretHit, preview
 
-__all__ = ["SecretHit", "scan_setting", "scan_source"]
+__all__ = ["REQUIREMENT_HINT", "SecretHit", "scan_requirement", "scan_setting", "scan_source"]
+
+# where a credential a requirement needs belongs instead: pip's settings reach the resolver and the builder stage only
+REQUIREMENT_HINT = (
+    "A requirement is written into requirements.lock and the image: remove the credentials, and give them to pip "
+    "instead — publish the package to your private index and name that index in pip's configuration "
+    "(`pip config set global.extra-index-url https://<user>:<token>@<host>/simple`, or PIP_EXTRA_INDEX_URL); nbship "
+    "resolves with it and passes it to the image's builder stage only (README: Private indexes)."
+)
 
 
 def scan_source(source: str) -> list[SecretHit]:
@@ -90,6 +100,16 @@ def scan_setting(name: str, value: str) -> list[SecretHit]:
         Nothing, as ``scan_source``.
     """
     return scan_source(f"{name} = {value!r}\n")
+
+
+def scan_requirement(spec: str) -> list[SecretHit]:
+    """A requirement (``pkg @ https://user:pass@host/pkg.whl``, ``git+https://<token>@github.com/org/pkg``)
+    scanned as the code ``REQUIREMENT = "spec"``; a ``${VARIABLE}`` placeholder is not a credential.
+
+    Raises:
+        Nothing, as ``scan_source``.
+    """
+    return scan_setting("REQUIREMENT", spec)
 
 
 class _Columns:

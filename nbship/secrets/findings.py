@@ -1,8 +1,11 @@
-"""Stage 3 check: credentials in the exported code, in ``%env`` lines and in nbship.yaml's ``env:`` → ``Finding``s.
+"""Stage 3 check: credentials in the exported code, its ``%env`` and ``%pip install`` lines, and nbship.yaml's
+``env:`` and ``requirements:`` → ``Finding``s.
 
 ``%env NAME=value`` becomes a setting written into nbship.json, inside the image; ``env:`` values go into the
 ConfigMap, readable by anyone who may read the namespace. Both are scanned as the code ``NAME = "value"``, and a
-credential in either is an error whose hint points at ``secrets:``.
+credential in either is an error whose hint points at ``secrets:``. Requirements are written into
+requirements.lock and installed in the image: a credential in one is an error whose hint points at pip's own
+settings, which reach the builder stage only.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from nbship.config import CONFIG_FILE, Config
 from nbship.config_errors import key_line
 from nbship.errors import Finding, Location
 from nbship.extract import ServiceCode
-from nbship.secrets import SecretHit, scan_setting, scan_source
+from nbship.secrets import REQUIREMENT_HINT, SecretHit, scan_requirement, scan_setting, scan_source
 
 
 def secret_findings(notebook: str, code: ServiceCode, config: Config, config_path: Path | None) -> list[Finding]:
-    """Errors for every credential in the exported cells, their ``%env`` settings and ``env:`` of ``config``."""
+    """Errors for every credential in the exported cells, their ``%env`` settings and ``%pip install`` lines, and
+    ``requirements:`` and ``env:`` of ``config``."""
     findings = []
     for clean in code.cells:
         for hit in scan_source(clean.source):
@@ -32,8 +36,18 @@ def secret_findings(notebook: str, code: ServiceCode, config: Config, config_pat
                 "error", "secret", f"%env {name}: {_looks_like(hit)}", Location(notebook, cell, line),
                 f"%env values are written into the image: remove the line and {_secrets_entry(name)}.",
             ))
+    for pip in code.pip_requirements:
+        if pip.exported:  # an untagged cell's line is judged at lock time, if the service needs its package
+            findings += [Finding("error", "secret", f"%pip install: {_looks_like(hit)}",
+                                 Location(notebook, pip.cell, pip.line), REQUIREMENT_HINT)
+                         for hit in scan_requirement(pip.spec)]
+    file = config_path.name if config_path is not None else CONFIG_FILE
+    for i, spec in enumerate(config.requirements):
+        line = key_line(config_path, ("requirements", str(i))) if config_path is not None else None
+        findings += [Finding("error", "secret", f"requirements[{i}]: {_looks_like(hit)}", Location(file, None, line),
+                             REQUIREMENT_HINT)
+                     for hit in scan_requirement(spec)]
     for name, value in sorted(config.env.items()):
-        file = config_path.name if config_path is not None else CONFIG_FILE
         line = key_line(config_path, ("env", name)) if config_path is not None else None
         for hit in scan_setting(name, value):
             findings.append(Finding(
