@@ -17,6 +17,7 @@ from typing import Any
 from nbship.image.builder import RECORD_FILE
 from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult
+from nbship.runtime.manifest import check_version
 
 __all__ = ["RECORD_FILE", "RECORD_VERSION", "BuildRecord", "RecordError", "read_build_record", "write_build_record"]
 
@@ -91,14 +92,8 @@ def parse_build_record(document: Any, where: str = RECORD_FILE) -> BuildRecord:
     Raises:
         RecordError: not an object, another format version, or a field missing or of the wrong shape.
     """
-    if not isinstance(document, dict):
-        raise RecordError(f"{where}: not a JSON object")
-    version = document.get("record_version")
-    if version != RECORD_VERSION:
-        raise RecordError(
-            f"{where}: record_version {version!r} is not {RECORD_VERSION}, the only build record version this "
-            "nbship reads"
-        )
+    check_version(document, "record_version", RECORD_VERSION, where, RecordError,
+                  "the only build record version this nbship reads")
     try:
         smoke = document["smoke"]
         sizes = document["sizes"]

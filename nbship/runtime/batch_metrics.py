@@ -8,35 +8,10 @@ a lock; rendered in the Prometheus text format after ``Metrics.render`` on ``/me
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
 
-from .metrics import BUCKETS, _number
+from .metrics import BUCKETS, Histogram
 
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-
-
-class _Histogram:
-    __slots__ = ("bounds", "counts", "total", "count")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.total = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def lines(self, name: str, base: str) -> list[str]:
-        out, cumulative = [], 0
-        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            cumulative += n
-            out.append(f'{name}_bucket{{{base},le="{_number(bound)}"}} {cumulative}')
-        out.append(f"{name}_sum{{{base}}} {_number(self.total)}")
-        out.append(f"{name}_count{{{base}}} {self.count}")
-        return out
 
 
 class BatchMetrics:
@@ -46,9 +21,9 @@ class BatchMetrics:
         self.base = base  # the model and version labels, as Metrics.base
         self.enabled = enabled
         self._lock = threading.Lock()
-        self.sizes = _Histogram(tuple(float(b) for b in SIZE_BUCKETS))
-        self.waits = _Histogram(BUCKETS)
-        self.model = _Histogram(BUCKETS)
+        self.sizes = Histogram(tuple(float(b) for b in SIZE_BUCKETS))
+        self.waits = Histogram(BUCKETS)
+        self.model = Histogram(BUCKETS)
 
     def observe_batch(self, payloads: int) -> None:
         with self._lock:

@@ -139,20 +139,30 @@ def manifest_text(manifest: Manifest) -> str:
     return json.dumps(manifest.as_json(), indent=2, sort_keys=True) + "\n"
 
 
+def check_version(
+    document: Any, key: str, version: int, where: str, error: type[ValueError], reads: str
+) -> dict[str, Any]:
+    """``document`` if it is a JSON object whose ``key`` is ``version``; else ``error`` naming ``where``.
+
+    Shared by every versioned hand-off file (``nbship.json`` here, ``nbship-build.json`` in ``nbship.image.record``);
+    ``reads`` ends the message (which versions the reader knows, and what to do).
+    """
+    if not isinstance(document, dict):
+        raise error(f"{where}: not a JSON object")
+    found = document.get(key)
+    if found != version:
+        raise error(f"{where}: {key} {found!r} is not {version}, {reads}")
+    return document
+
+
 def parse_manifest(document: Any, where: str = MANIFEST_FILE) -> Manifest:
     """The ``Manifest`` of a decoded ``nbship.json``.
 
     Raises:
         ManifestError: not an object, another format version, or a field missing or of the wrong shape.
     """
-    if not isinstance(document, dict):
-        raise ManifestError(f"{where}: not a JSON object")
-    version = document.get("manifest_version")
-    if version != MANIFEST_VERSION:
-        raise ManifestError(
-            f"{where}: manifest_version {version!r} is not {MANIFEST_VERSION}, the only version this runtime reads "
-            "(render the build context again with the nbship that builds it)"
-        )
+    check_version(document, "manifest_version", MANIFEST_VERSION, where, ManifestError,
+                  "the only version this runtime reads (render the build context again with the nbship that builds it)")
     try:
         example = document.get("example")
         return Manifest(

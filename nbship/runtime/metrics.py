@@ -28,17 +28,30 @@ def _number(value: float) -> str:
 
 
 class Histogram:
-    __slots__ = ("counts", "total", "count")
+    """Counts per bucket of ``bounds`` (ascending; one more bucket for +Inf), their sum and their count."""
 
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: tuple[float, ...] = BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
         self.count = 0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
         self.count += 1
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        """The ``_bucket`` (cumulative), ``_sum`` and ``_count`` series of ``name`` with ``labels``."""
+        out, cumulative = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            cumulative += n
+            out.append(f'{name}_bucket{{{labels},le="{_number(bound)}"}} {cumulative}')
+        out.append(f"{name}_sum{{{labels}}} {_number(self.total)}")
+        out.append(f"{name}_count{{{labels}}} {self.count}")
+        return out
 
 
 class Metrics:
@@ -80,13 +93,7 @@ class Metrics:
             out.append(f"nbship_requests_total{{{labels}}} {n}")
         family("nbship_request_duration_seconds", "histogram", "Time from request to complete response.")
         for route, h in sorted(self.latency.items()):
-            labels = f'{base},route="{escape(route)}"'
-            cumulative = 0
-            for bound, n in zip((*BUCKETS, float("inf")), h.counts, strict=True):
-                cumulative += n
-                out.append(f'nbship_request_duration_seconds_bucket{{{labels},le="{_number(bound)}"}} {cumulative}')
-            out.append(f"nbship_request_duration_seconds_sum{{{labels}}} {_number(h.total)}")
-            out.append(f"nbship_request_duration_seconds_count{{{labels}}} {h.count}")
+            out += h.lines("nbship_request_duration_seconds", f'{base},route="{escape(route)}"')
         family("nbship_requests_in_flight", "gauge", "HTTP requests being processed now.")
         out.append(f"nbship_requests_in_flight{{{base}}} {self.in_flight}")
         family("nbship_prediction_errors_total", "counter", "Predictions that raised or exceeded the timeout.")

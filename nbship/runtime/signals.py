@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import random
 import threading
-from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
-from .metrics import escape
+from .metrics import Histogram, escape
 
 MAX_CLASSES = 32
 OTHER = "other"
@@ -29,31 +28,13 @@ SCRUBBED = "[scrubbed]"
 _PAYLOAD_LOG_LIMIT = 65536
 
 
-def _number(value: float) -> str:
-    return "+Inf" if value == float("inf") else repr(float(value))
-
-
-class _NumericField:
-    __slots__ = ("bounds", "counts", "total", "count")
-
-    def __init__(self, bounds: Iterable[float]) -> None:
-        self.bounds = tuple(sorted(float(b) for b in bounds))
-        self.counts = [0] * (len(self.bounds) + 1)
-        self.total = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-
 class PredictionSignals:
     """Distributions of the answers, per output field, in the Prometheus text format."""
 
     def __init__(self, model: str, version: str, fields: list[dict[str, Any]]) -> None:
         self.base = f'model="{escape(model)}",version="{escape(version)}"'
-        self.numeric = {str(f["field"]): _NumericField(f["buckets"]) for f in fields if f["kind"] == "numeric"}
+        self.numeric = {str(f["field"]): Histogram(tuple(sorted(float(b) for b in f["buckets"])))
+                        for f in fields if f["kind"] == "numeric"}
         self.classes: dict[str, dict[str, int]] = {str(f["field"]): {} for f in fields if f["kind"] == "label"}
         self.lock = threading.Lock()
 
@@ -83,13 +64,7 @@ class PredictionSignals:
                 out += ["# HELP nbship_prediction_value Distribution of the numeric outputs, per field.",
                         "# TYPE nbship_prediction_value histogram"]
             for field, h in sorted(self.numeric.items()):
-                labels = f'{self.base},field="{escape(field)}"'
-                cumulative = 0
-                for bound, n in zip((*h.bounds, float("inf")), h.counts, strict=True):
-                    cumulative += n
-                    out.append(f'nbship_prediction_value_bucket{{{labels},le="{_number(bound)}"}} {cumulative}')
-                out.append(f"nbship_prediction_value_sum{{{labels}}} {_number(h.total)}")
-                out.append(f"nbship_prediction_value_count{{{labels}}} {h.count}")
+                out += h.lines("nbship_prediction_value", f'{self.base},field="{escape(field)}"')
             if self.classes:
                 out += ["# HELP nbship_prediction_class_total Answers per class label, per field.",
                         "# TYPE nbship_prediction_class_total counter"]
