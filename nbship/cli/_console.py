@@ -36,13 +36,24 @@ def ci_default(frozen: bool | None) -> bool:
 
 @lru_cache(maxsize=1)
 def console() -> Console:
-    """stderr; in CI no animations (plain lines) and colour only when asked (FORCE_COLOR)."""
+    """stderr; in CI no animations (plain lines) and colour only when asked (FORCE_COLOR).
+
+    Off a terminal (a CI log, a pipe, a file) nothing is wrapped: rich would break lines at 80 columns there, and a
+    finding split in two is missed by a script that greps for it. On a terminal rich wraps at its width.
+    """
     from rich.console import Console
 
+    soft_wrap = not stderr_is_terminal()
     if ci_mode():
         forced = "FORCE_COLOR" in os.environ
-        return Console(stderr=True, highlight=False, force_terminal=forced, no_color=not forced)
-    return Console(stderr=True, highlight=False, no_color="NO_COLOR" in os.environ)
+        return Console(stderr=True, highlight=False, force_terminal=forced, no_color=not forced, soft_wrap=soft_wrap)
+    return Console(stderr=True, highlight=False, no_color="NO_COLOR" in os.environ, soft_wrap=soft_wrap)
+
+
+def stderr_is_terminal() -> bool:
+    """The real stream, not rich's guess: FORCE_COLOR makes rich treat a CI log as a terminal."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def report_error(error: NbshipError) -> None:
