@@ -36,7 +36,7 @@ def probe_in(stdout: str) -> dict[str, Any] | None:
 def judge(spec: ProjectSpec, evidence: dict[str, Any] | None) -> tuple[BatchingEntry, list[Finding]]:
     """The manifest's batching entry from the probe's evidence, and a warning when batching stays off for a
     reason in the notebook's code."""
-    if not spec.config.server.batching:  # nothing to warn about; ``ProjectSpec.batching`` says it is off
+    if not spec.batching_allowed:  # nothing to warn about; ``ProjectSpec.batching`` says it is off
         return BatchingEntry(False, "turned off by server.batching: false"), []
     if spec.example is None:
         return BatchingEntry(False, "not proven: the notebook has no example to run"), []

@@ -140,7 +140,7 @@ def lock_findings(result: CheckResult) -> list[Finding]:
     notebook = spec.notebook_path
     where = Location(notebook.name)
     try:
-        request = request_from(notebook, result.code, spec.config, spec.artifacts, python_version=spec.python_version)
+        request = request_from(notebook, result.code, result.config, spec.artifacts, python_version=spec.python_version)
         status = lock_status(request)
     except LockError as e:
         return [Finding("error", "lock", e.message, where, e.hint)]

@@ -112,7 +112,7 @@ def render_project(
         from nbship.deps import ensure_lock
         from nbship.deps.request import request_from
 
-        request = request_from(notebook, result.code, spec.config, spec.artifacts,
+        request = request_from(notebook, result.code, result.config, spec.artifacts,
                                python_version=spec.python_version, platform=platform, frozen=frozen)
         lockfile = ensure_lock(request)
     write_tree(build_files(spec, lockfile.text if lockfile else None), out)

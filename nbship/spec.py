@@ -174,6 +174,7 @@ class ProjectSpec:
     downloads: Downloads = field(init=False)
     monitor: Monitor | None = field(init=False)
     slo: Slo = field(init=False)
+    batching_allowed: bool = field(init=False)  # ``server.batching``: false keeps batching off, proven or not
 
     def __post_init__(self) -> None:
         config = self.config
@@ -196,6 +197,7 @@ class ProjectSpec:
             downloads=resolve.downloads(config),
             monitor=resolve.monitor(config),
             slo=resolve.slo(config),
+            batching_allowed=config.server.batching,
         )
         assert values.keys() == {f.name for f in fields(self) if not f.init}, "a resolved field is left unset"
         for name, value in values.items():

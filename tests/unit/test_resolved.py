@@ -40,12 +40,30 @@ def test_no_stage_after_the_spec_reads_the_config_as_written() -> None:
     assert reads == [], "read the resolved ProjectSpec field instead (add one in nbship/spec.py):\n" + "\n".join(reads)
 
 
+def spec_config_reads(path: Path, root: Path = PACKAGE.parent) -> list[str]:
+    """Each ``spec.config`` / ``<x>.spec.config`` read in ``path``: a spec's config, read past the spec stage."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}" for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr == "config" and (
+                isinstance(node.value, ast.Name) and node.value.id == "spec"
+                or isinstance(node.value, ast.Attribute) and node.value.attr == "spec")]
+
+
+def test_no_module_but_the_spec_stage_reads_a_specs_config() -> None:
+    reads = [read for path in sorted(PACKAGE.rglob("*.py")) if path.name not in ("spec.py", "resolved.py")
+             for read in spec_config_reads(path)]
+    assert reads == [], "read the resolved ProjectSpec field instead (add one in nbship/spec.py):\n" + "\n".join(reads)
+
+
 def test_the_check_sees_a_config_read(tmp_path: Path) -> None:
     module = tmp_path / "nbship" / "render" / "x.py"
     module.parent.mkdir(parents=True)
     module.write_text("from nbship.config import Config\n\ndef f(spec):\n    return spec.config.port\n")
     assert sorted(config_reads(module, tmp_path)) == [
         "nbship/render/x.py:1: from nbship.config import Config", "nbship/render/x.py:4: spec.config"]
+    other = tmp_path / "nbship" / "y.py"
+    other.write_text("def g(result):\n    return result.spec.config.port, result.config\n")
+    assert [r.split(": ", 1)[1] for r in spec_config_reads(other, tmp_path)] == ["result.spec.config"]
 
 
 def spec(config: dict[str, object]) -> ProjectSpec:
@@ -66,7 +84,7 @@ def test_the_resolved_fields_follow_the_config_the_spec_is_made_or_replaced_with
         "network_policy": {"enabled": True, "allow_namespaces": ["b", "a"]},
         "ingress": {"enabled": True, "host": "churn.example"}, "monitoring": {"enabled": True},
         "downloads": {"volume": {"claim": "weights"}}, "env": {"HF_ENDPOINT": "http://127.0.0.1"},
-        "server": {"max_concurrency": 2}, "timeouts": {"shutdown_grace_seconds": 7},
+        "server": {"max_concurrency": 2, "batching": False}, "timeouts": {"shutdown_grace_seconds": 7},
     }))
     assert configured.port == configured.service.port == 9000
     assert configured.repository == "registry.example/churn"
@@ -77,6 +95,7 @@ def test_the_resolved_fields_follow_the_config_the_spec_is_made_or_replaced_with
     assert (configured.downloads.kind, configured.downloads.claim, configured.downloads.env) == (
         "claim", "weights", ("HF_ENDPOINT",))
     assert configured.service.max_concurrency == 2 and configured.shutdown_grace_seconds == 7
+    assert plain.batching_allowed and not configured.batching_allowed
     # the run's choice still beats nbship.yaml after a replace
     assert dataclasses.replace(configured, chosen_repository="127.0.0.1:5000/x").repository == "127.0.0.1:5000/x"
 
