@@ -14,7 +14,7 @@ calls are then classified:
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nbship.errors import Finding, Location
 from nbship.notebook import Cell, Notebook
@@ -205,7 +205,7 @@ class _Transformer:
                 result.findings.append(
                     Finding(f.severity, f.code, f.message, Location(self.name, cell.number, line), f.hint)
                 )
-            result.pip += inner.pip
+            result.pip += [replace(p, line=p.line + 1) for p in inner.pip]  # below the %%capture line
             result.settings.update(inner.settings)
             result.setting_lines.update({k: v + 1 for k, v in inner.setting_lines.items()})
             return [""] + inner.source.split("\n")

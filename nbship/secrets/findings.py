@@ -10,6 +10,7 @@ settings, which reach the builder stage only.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from nbship.config import CONFIG_FILE, Config
@@ -17,6 +18,10 @@ from nbship.config_errors import key_line
 from nbship.errors import Finding, Location
 from nbship.extract import ServiceCode
 from nbship.secrets import REQUIREMENT_HINT, SecretHit, scan_requirement, scan_setting, scan_source
+
+# a %pip / !pip install line of an exported cell (an untagged cell's requirements are judged at lock time, if the
+# service needs their package)
+_PIP_INSTALL = re.compile(r"\s*[%!]\s*(?:pip3?|python[0-9.]*\s+-m\s+pip)\s+install\b")
 
 
 def secret_findings(notebook: str, code: ServiceCode, config: Config, config_path: Path | None) -> list[Finding]:
@@ -36,11 +41,12 @@ def secret_findings(notebook: str, code: ServiceCode, config: Config, config_pat
                 "error", "secret", f"%env {name}: {_looks_like(hit)}", Location(notebook, cell, line),
                 f"%env values are written into the image: remove the line and {_secrets_entry(name)}.",
             ))
-    for pip in code.pip_requirements:
-        if pip.exported:  # an untagged cell's line is judged at lock time, if the service needs its package
-            findings += [Finding("error", "secret", f"%pip install: {_looks_like(hit)}",
-                                 Location(notebook, pip.cell, pip.line), REQUIREMENT_HINT)
-                         for hit in scan_requirement(pip.spec)]
+    for clean in code.cells:  # the whole line, options included (-i https://user:token@host/simple)
+        for number, line_text in enumerate(clean.cell.source.split("\n"), start=1):
+            if _PIP_INSTALL.match(line_text):
+                findings += [Finding("error", "secret", f"%pip install: {_looks_like(hit)}",
+                                     Location(notebook, clean.cell.number, number), REQUIREMENT_HINT)
+                             for hit in scan_requirement(line_text)]
     file = config_path.name if config_path is not None else CONFIG_FILE
     for i, spec in enumerate(config.requirements):
         line = key_line(config_path, ("requirements", str(i))) if config_path is not None else None

@@ -37,6 +37,20 @@ def test_a_token_in_a_pip_install_line_is_an_error_at_its_line(tmp_path: Path, r
     assert GITHUB_TOKEN[4:] not in out + err
 
 
+def test_an_index_password_in_pip_options_of_a_captured_cell_is_found_at_its_line(tmp_path: Path) -> None:
+    index = f"https://ci:{PASSWORD}@pypi.internal/simple"
+    notebook = write_notebook(tmp_path / "nb.ipynb", code(
+        f"%%capture\nimport json\n%pip install -i {index} churnlib==1.0\n!pip install --extra-index-url={index} other",
+        "setup"), PREDICT)
+
+    result = inspect_notebook(notebook, verify=False)
+
+    assert [(str(f.location), f.message) for f in result.errors] == [
+        ("nb.ipynb, cell 1, line 3", "%pip install: looks like a password in a URL ('Tr0u…')"),
+        ("nb.ipynb, cell 1, line 4", "%pip install: looks like a password in a URL ('Tr0u…')")]
+    assert [(r.spec, r.line) for r in result.code.pip_requirements] == [("churnlib==1.0", 3), ("other", 4)]
+
+
 def test_a_password_in_a_config_requirement_is_an_error_at_its_yaml_line(tmp_path: Path, run_cli: Run) -> None:
     notebook = write_notebook(tmp_path / "nb.ipynb", PREDICT)
     (tmp_path / "nbship.yaml").write_text(
