@@ -1,5 +1,5 @@
-"""The batching verdict of ``nbship check``: the probe's evidence (``nbship_runtime.batching.probe``) → a
-``BatchingEntry`` for the manifest, and a warning when the notebook's functions are not batchable.
+"""The batching verdict of ``nbship check``: the probe's evidence (``nbship_runtime.batching.probe``) → the
+manifest's ``BatchingEntry``, its note saying what was proven or why batching stays off.
 
 Batching is on only when every answer of the batches of 1, 2 and 7 matches the same payload's answer alone,
 under parity's rule (``nbship.compare``). It stays off, with the reason as its note, when the probe could not
@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from nbship.compare import same_response
-from nbship.errors import Finding, Location
 from nbship.runtime.manifest import BatchingEntry
 from nbship.spec import ProjectSpec
 
@@ -33,29 +32,25 @@ def probe_in(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def judge(spec: ProjectSpec, evidence: dict[str, Any] | None) -> tuple[BatchingEntry, list[Finding]]:
-    """The manifest's batching entry from the probe's evidence, and a warning when batching stays off for a
-    reason in the notebook's code."""
-    if not spec.batching_allowed:  # nothing to warn about; ``ProjectSpec.batching`` says it is off
-        return BatchingEntry(False, "turned off by server.batching: false"), []
+def judge(spec: ProjectSpec, evidence: dict[str, Any] | None) -> BatchingEntry:
+    """The manifest's batching entry from the probe's evidence: on with what was proven, or off with why.
+
+    Not a finding: a ``predict`` that takes a dict is a fine notebook, only not one whose requests can share a
+    call; ``nbship check`` prints the note, ``nbship.json`` keeps it and the service logs it at start-up.
+    """
+    if not spec.batching_allowed:
+        return BatchingEntry(False, "turned off by server.batching: false")
     if spec.example is None:
-        return BatchingEntry(False, "not proven: the notebook has no example to run"), []
+        return BatchingEntry(False, "not proven: the notebook has no example to run")
     if evidence is None:
-        return BatchingEntry(False, "not proven: the parity run reported no batching evidence"), []
+        return BatchingEntry(False, "not proven: the parity run reported no batching evidence")
     reason = evidence.get("error") or _difference(evidence)
     if reason is None:
         sizes = tuple(sorted(int(size) for size in evidence["batches"]))
         distinct = len(evidence["singles"])
         return BatchingEntry(True, f"proven on the example and {distinct - 1} variants: batches of "
-                                   f"{', '.join(map(str, sizes))} answer as each payload alone", sizes), []
-    where = Location(spec.notebook_file, spec.example.cell, None)
-    finding = Finding(
-        "warning", "batching-off", f"requests are not batched: {reason}", where,
-        "The service answers each request with its own predict call. To batch, make predict take rows (a "
-        "DataFrame, array, tensor or list) and answer one row per input row, each independent of the others; "
-        "or set server.batching: false to silence this.",
-    )
-    return BatchingEntry(False, f"not batchable: {reason}"), [finding]
+                                   f"{', '.join(map(str, sizes))} answer as each payload alone", sizes)
+    return BatchingEntry(False, f"not batchable: {reason}")
 
 
 def _difference(evidence: dict[str, Any]) -> str | None:

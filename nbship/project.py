@@ -67,8 +67,8 @@ def observed_parity(result: CheckResult) -> CheckResult:
     if problems:
         return result.with_findings(problems)
     spec, notes = apply_observation(spec, result.notebook, result.code.cells, opened)
-    proof, batching_notes = judge_batching(spec, evidence)
-    return replace(result, spec=replace(spec, batching_proof=proof)).with_findings([*notes, *batching_notes])
+    spec = replace(spec, batching_proof=judge_batching(spec, evidence))
+    return replace(result, spec=spec).with_findings(notes)
 
 
 @dataclass(frozen=True)

@@ -75,13 +75,16 @@ def test_a_good_notebook_passes_with_parity(tmp_path: Path, run_cli: Run) -> Non
     code_, _, err = run_cli("check", path)
     assert code_ == 0, err
     assert "the example gives the notebook's output" in err
+    # predict takes a dict: requests cannot share a call, which check notes without a warning
+    assert "batching off: not batchable: predict's input is a dict" in " ".join(err.split())
+    assert "not batched" not in err.split("ok: ")[0]  # no warning about it before the summary
 
 
 def test_json_output_is_one_document_on_stdout(tmp_path: Path, run_cli: Run) -> None:
     path = write_notebook(tmp_path / "nb.ipynb", code("x = 1\n%matplotlib inline", "setup"), code("y = x"))
     code_, out, _ = run_cli("check", path, "--no-verify", "--output", "json")
     doc = json.loads(out)
-    assert code_ == 1 and doc["ok"] is False
+    assert code_ == 1 and doc["ok"] is False and doc["batching"] is None  # no spec while an error blocks it
     assert {(f["severity"], f["code"], f["cell"], f["line"]) for f in doc["findings"]} == {
         ("warning", "magic-removed", 1, 2),
         ("error", "no-predict", None, None),

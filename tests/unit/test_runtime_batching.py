@@ -126,37 +126,35 @@ def test_variants_change_numbers_then_texts() -> None:
     assert variants(example, 5) == {**example, "text": "hi hi hi"}
 
 
-def check_batching(folder: Path, body: str, answer: float) -> tuple[Any, list[str]]:
+def check_batching(folder: Path, body: str, answer: float) -> Any:
     from nbship.project import check_notebook
 
     result = check_notebook(rows_notebook(folder, body, answer))
-    assert result.spec is not None and not result.errors
-    return result.spec.batching, [f.message for f in result.findings if f.code == "batching-off"]
+    assert result.spec is not None and not result.errors  # not batchable is a note, not a finding
+    return result.spec.batching
 
 
 def test_check_proves_a_row_wise_predict_batchable_and_the_manifest_records_it(tmp_path: Path) -> None:
     from nbship.project import render_project
 
-    batching, warnings = check_batching(tmp_path / "ok", INDEPENDENT, 3.0)
-    assert batching.enabled and batching.sizes == (1, 2, 7) and warnings == []
+    batching = check_batching(tmp_path / "ok", INDEPENDENT, 3.0)
+    assert batching.enabled and batching.sizes == (1, 2, 7)
     render_project(tmp_path / "ok" / "rows.ipynb", tmp_path / "ctx", lock=False)
     assert read_manifest(tmp_path / "ctx").batching.enabled
 
 
 def test_a_predict_whose_rows_depend_on_each_other_is_not_batched(tmp_path: Path) -> None:
-    batching, warnings = check_batching(tmp_path / "dep", ROW_DEPENDENT, 0.0)
+    batching = check_batching(tmp_path / "dep", ROW_DEPENDENT, 0.0)
     assert not batching.enabled
     assert "rows depend on the others" in batching.note and "in a batch of 2" in batching.note
-    assert len(warnings) == 1 and warnings[0].startswith("requests are not batched")
 
 
 def test_a_predict_answering_another_number_of_rows_is_not_batched(tmp_path: Path) -> None:
-    batching, warnings = check_batching(tmp_path / "one", ONE_ROW, 3.0)
+    batching = check_batching(tmp_path / "one", ONE_ROW, 3.0)
     assert not batching.enabled and "predict returned 1 rows for a batch of 2 rows" in batching.note
-    assert len(warnings) == 1
 
 
-def test_server_batching_false_turns_it_off_without_a_warning(tmp_path: Path) -> None:
+def test_server_batching_false_turns_it_off(tmp_path: Path) -> None:
     from nbship.project import render_project
 
     notebook = rows_notebook(tmp_path / "off", INDEPENDENT, 3.0, config="server:\n  batching: false\n")
