@@ -1,6 +1,7 @@
 """Stage 3: static analysis of the exported code → ``Analysis``: the module plan, parameters, example, findings.
 
-Roles must be coherent (each defines what it must, nothing twice); where each name comes from and the plan of
+Roles must be coherent (each defines what it must; a name bound again only where the service's order gives the
+notebook's values); where each name comes from and the plan of
 the generated modules is ``nbship.names``; parameters, environment reads and the example are read here.
 """
 
@@ -21,9 +22,12 @@ from nbship.names import (
     Definition,
     FindingCollector,
     ModulePlan,
+    binding_before,
     definitions_of,
+    import_time_reads,
     plan_modules,
     propose_role,
+    service_key,
     untagged_definition,
 )
 from nbship.notebook import ROLES, Cell, Notebook, Role
@@ -84,7 +88,7 @@ def analyze(notebook: Notebook, code: ServiceCode) -> Analysis:
     _check_role_tags(notebook, out)
     cells = [c for c in code.cells if c.tree is not None]
     definitions = definitions_of(cells)
-    _check_duplicates(definitions, out)
+    _check_rebindings(cells, definitions, out)
     _check_stage_functions(notebook, cells, definitions, out)
     parameters = _parameters([c for c in cells if c.cell.role == "parameters"], out)
     modules = plan_modules(notebook, cells, definitions, out)
@@ -113,17 +117,51 @@ def _check_role_tags(notebook: Notebook, out: FindingCollector) -> None:
                     cell.number, None)
 
 
-def _check_duplicates(definitions: dict[str, list[Definition]], out: FindingCollector) -> None:
-    for name, defs in definitions.items():
-        if len({d.cell for d in defs}) < 2:
-            continue
-        if all(d.imported_from is not None for d in defs) and len({d.imported_from for d in defs}) == 1:
-            continue  # the same import repeated is harmless
-        first, again = defs[0], defs[1]
-        out.add("error", "defined-twice",
-                f"'{name}' is defined here and already in cell {first.cell}, line {first.line}",
-                again.cell, again.line,
-                "Exported cells become one package: keep one definition, or rename one of them.")
+def _check_rebindings(
+    cells: list[CleanCell], definitions: dict[str, list[Definition]], out: FindingCollector
+) -> None:
+    """A name bound in several exported cells is fine where the service's order gives the notebook's values.
+
+    The kernel ran the cells in notebook order; the service runs them in role order (``service_key``). What a
+    function sees is the last binding of all; what a cell sees when it runs is the last binding before it.
+    """
+    rebound = {name: defs for name, defs in definitions.items() if len({d.cell for d in defs}) > 1
+               and not (all(d.imported_from is not None for d in defs) and len({d.imported_from for d in defs}) == 1)}
+    for name, defs in rebound.items():
+        kernel, service = max(defs, key=lambda d: d.cell), max(defs, key=_key)
+        if kernel is not service:
+            out.add("error", "rebound-out-of-order",
+                    f"'{name}' is bound here and again in {_role(kernel)} cell {kernel.cell}: the notebook keeps "
+                    f"cell {kernel.cell}'s value, but the service runs {_role(service)} cells after "
+                    f"{_role(kernel)} cells, so this cell's value would win",
+                    service.cell, service.line, _rebinding_hint())
+    for clean in cells:
+        here = service_key(ROLE_MODULE[clean.cell.role], clean.cell.number)  # type: ignore[index]
+        for name in sorted(import_time_reads(clean) & set(rebound)):
+            defs = rebound[name]
+            kernel_before = max((d for d in defs if d.cell < clean.cell.number), key=lambda d: d.cell, default=None)
+            service_before = binding_before(defs, here)
+            if kernel_before is None or service_before is None or kernel_before is service_before:
+                continue
+            out.add("error", "rebound-out-of-order",
+                    f"reads '{name}' when the cell runs: in the notebook that is the value bound in "
+                    f"{_role(kernel_before)} cell {kernel_before.cell}, but the service runs "
+                    f"{_role(service_before)} cell {service_before.cell} last before this cell",
+                    clean.cell.number, None, _rebinding_hint())
+
+
+def _key(d: Definition) -> tuple[int, int]:
+    return service_key(d.module, d.cell)
+
+
+def _role(d: Definition) -> str:
+    return next(r for r, m in ROLE_MODULE.items() if m == d.module)
+
+
+def _rebinding_hint() -> str:
+    order = " → ".join(ROLE_MODULE)
+    return (f"The service runs the cells by role ({order}), then in notebook order: bind the name in cells that "
+            "run in the same order in both, or rename one of them.")
 
 
 def _check_stage_functions(

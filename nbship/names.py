@@ -6,6 +6,12 @@ a name is looked up when the code runs: a function may use a name that a later m
 it once every module is loaded, ``ModulePlan.late``); only a name read at import time (module level, a class
 body, a default value) before any exported cell defines it is an error, as is a name defined only in an untagged
 (exploration) cell, with the tag that would fix it.
+
+A name may be bound again in a later exported cell (``model = MyModule()`` in setup, ``model = torch.load(…)``
+in load), as the kernel allows. The service runs the cells in role order, then notebook order (``service_key``);
+a read at import time gets the last binding before it in that order, and a function the last binding of all
+(the runtime's ``share_names``). ``nbship.analysis`` refuses a rebinding only where that order would give a
+different value than the notebook's.
 """
 
 from __future__ import annotations
@@ -125,6 +131,78 @@ def global_names(source: str) -> tuple[frozenset[str], dict[str, bool]]:
 _COMPREHENSIONS = frozenset({"listcomp", "setcomp", "dictcomp", "genexpr"})
 
 
+def service_key(module: str, cell: int) -> tuple[int, int]:
+    """Where a cell runs in the service: its module's place in ``MODULE_ORDER``, then its place in the notebook."""
+    return MODULE_ORDER.index(module), cell
+
+
+def binding_before(defs: list[Definition], key: tuple[int, int]) -> Definition | None:
+    """The binding a read at ``key`` sees in the service: the last one that runs before it, if any."""
+    earlier = [d for d in defs if service_key(d.module, d.cell) < key]
+    return max(earlier, key=lambda d: service_key(d.module, d.cell), default=None)
+
+
+def import_time_reads(clean: CleanCell) -> set[str]:
+    """Names the cell reads when it runs (module level, class bodies) before it binds them itself.
+
+    Besides the names it only reads, that is a name it reads before rebinding it (``model = wrap(model)``).
+    """
+    assert clean.tree is not None
+    defined, used = global_names(clean.source)
+    reads = {name for name, now in used.items() if now}
+    _scan(clean.tree.body, defined, set(), reads)
+    return reads
+
+
+_BLOCKS = (ast.stmt, ast.ExceptHandler, ast.match_case)
+
+
+def _scan(statements: list[ast.stmt], defined: frozenset[str], bound: set[str], reads: set[str]) -> None:
+    """Add to ``reads`` the names of ``defined`` that ``statements`` read before binding them, in run order."""
+    for statement in statements:
+        fields = [value for _, value in ast.iter_fields(statement)]
+        blocks = [v for v in fields if isinstance(v, list) and v and isinstance(v[0], _BLOCKS)]
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            blocks = []  # a class body runs now, but binds in its own namespace; a function body runs when called
+        if not blocks:
+            header: list[ast.AST] = [statement]
+        else:  # a compound statement: its header (`with … as f`, `for x in …`) runs, then its blocks in turn
+            header = [n for v in fields if not any(v is b for b in blocks)
+                      for n in (v if isinstance(v, list) else [v]) if isinstance(n, ast.AST)]
+        for node in header:
+            walked = _walk_at_import(node)
+            loads = {n.id for n in walked if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            local = {n.id for c in walked if isinstance(c, ast.comprehension)  # `[x for x in …]`: its own x
+                     for n in ast.walk(c.target) if isinstance(n, ast.Name)}
+            reads |= (loads & defined) - bound - local
+        for node in header:
+            bound |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            bound |= set(bound_names(ast.Module(body=[node], type_ignores=[]))) if isinstance(node, ast.stmt) else set()
+        for block in blocks:
+            for part in block:
+                if isinstance(part, ast.ExceptHandler) and part.name:
+                    bound.add(part.name)
+                _scan(part.body if isinstance(part, (ast.ExceptHandler, ast.match_case)) else [part],
+                      defined, bound, reads)
+
+
+def _walk_at_import(node: ast.AST) -> list[ast.AST]:
+    """``node`` and what inside it runs with it: not function and lambda bodies, which run when called."""
+    found: list[ast.AST] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = current.args
+            stack += [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
+            if not isinstance(current, ast.Lambda):
+                stack += current.decorator_list
+            continue
+        stack += list(ast.iter_child_nodes(current))
+    return found
+
+
 def definitions_of(cells: list[CleanCell]) -> dict[str, list[Definition]]:
     found: dict[str, list[Definition]] = {}
     for clean in cells:
@@ -221,10 +299,13 @@ def plan_modules(
         late: dict[str, set[str]] = {}
         for clean in members:
             _, used = global_names(clean.source)
-            for name in sorted(used):
-                if name in own or name in _BUILTINS:
+            now = import_time_reads(clean)
+            for name in sorted(set(used) | now):
+                if name in _BUILTINS:
                     continue
-                source = _resolve(notebook, clean, name, module, used[name], definitions, star, out)
+                if name in own and not (name in now and _first_in_module(definitions[name], module, clean)):
+                    continue  # the module binds it before this read, or the read happens at call time
+                source = _resolve(notebook, clean, name, module, name in now, definitions, star, out)
                 if source is None:
                     continue
                 later = MODULE_ORDER.index(source) > MODULE_ORDER.index(module)
@@ -236,6 +317,11 @@ def plan_modules(
             late={m: tuple(sorted(late[m])) for m in MODULE_ORDER if m in late},
         ))
     return tuple(plans)
+
+
+def _first_in_module(defs: list[Definition], module: str, clean: CleanCell) -> bool:
+    """Whether no earlier cell of ``module`` binds the name before ``clean`` reads it at import time."""
+    return not any(d.module == module and d.cell < clean.cell.number for d in defs)
 
 
 def _order() -> str:
@@ -250,11 +336,16 @@ def _resolve(
     assert clean.tree is not None
     line, owner = _first_use(clean.tree, name, at_import)
     who = f"{owner} uses" if owner else "uses"
-    defs = definitions.get(name)
-    if defs:
-        source = defs[0]
-        if not at_import or MODULE_ORDER.index(source.module) < MODULE_ORDER.index(module):
-            return source.module
+    defs = definitions.get(name, [])
+    if defs and not at_import:  # a function sees the last binding, once every module has run
+        return max(defs, key=lambda d: service_key(d.module, d.cell)).module
+    here = service_key(module, clean.cell.number)
+    before = binding_before(defs, here)
+    if before is not None:
+        return before.module
+    later = [d for d in defs if service_key(d.module, d.cell) > here]
+    if later:  # (the cell's own binding, read before it binds, is neither before nor after it)
+        source = min(later, key=lambda d: service_key(d.module, d.cell))
         role = next(r for r, m in ROLE_MODULE.items() if m == source.module)
         out.add("error", "used-before-load",
                 f"{who} '{name}' when the cell runs, but '{name}' comes from {role} cell {source.cell}, "

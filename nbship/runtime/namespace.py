@@ -5,7 +5,8 @@ role. Two things keep the kernel's behaviour:
 
 - ``share_names``: once every module is loaded, each module sees every name the others define, so a function
   looks a name up when it is called, wherever the notebook defined it (a setup helper reading a table that a
-  load cell defines).
+  load cell defines). A name bound in several modules (``model`` in setup, then in load) has its last binding
+  everywhere, as the kernel's namespace keeps only the last.
 - ``resolve_main_references``: a pickle made in the notebook records its own functions and classes as
   ``__main__.X`` (or ``__mp_main__.X`` from a worker process). While the service runs, a lookup of a name
   ``__main__`` lacks falls back to the generated modules, so pickle, joblib, cloudpickle and ``torch.load`` find
@@ -23,16 +24,17 @@ _MAIN_MODULES = ("__main__", "__mp_main__")
 
 
 def share_names(modules: Sequence[types.ModuleType]) -> None:
-    """Give each module the names the others define and it lacks (earlier modules win, as in import order)."""
+    """Give every module the last binding of each name, ``modules`` being in the order they ran.
+
+    A later module's name replaces an earlier one's, in the earlier module too: its functions then see the value
+    bound last, as in the kernel. (A later module that imported the name holds the value it imported, which is
+    the last binding before it; only a module that ran after it can hold a newer one.)
+    """
     namespace: dict[str, Any] = {}
     for module in modules:
-        for name, value in vars(module).items():
-            if not name.startswith("__"):
-                namespace.setdefault(name, value)
+        namespace.update((name, value) for name, value in vars(module).items() if not name.startswith("__"))
     for module in modules:
-        space = vars(module)
-        for name, value in namespace.items():
-            space.setdefault(name, value)
+        vars(module).update(namespace)
 
 
 def resolve_main_references(package: str, modules: Sequence[str]) -> None:
@@ -40,7 +42,7 @@ def resolve_main_references(package: str, modules: Sequence[str]) -> None:
     qualified = [f"{package}.{name}" for name in modules]
 
     def lookup(name: str) -> Any:
-        for module_name in qualified:
+        for module_name in reversed(qualified):  # the last binding so far, as in the kernel
             module = sys.modules.get(module_name)  # present while its cells run, so a load cell sees its own defs
             if module is not None and name in vars(module):
                 return vars(module)[name]

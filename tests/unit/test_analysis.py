@@ -107,15 +107,68 @@ def test_no_predict_points_at_the_untagged_definition(tmp_path: Path) -> None:
                          "predict is defined in untagged cell 1: tag it nbship:predict."]
 
 
-def test_a_name_defined_twice_is_reported_but_a_repeated_import_is_not(tmp_path: Path) -> None:
+def test_a_name_bound_again_in_a_cell_that_also_runs_later_in_the_service_is_accepted(tmp_path: Path) -> None:
     a = analysed(
         tmp_path,
         code("import numpy as np\nlimit = 3", "setup"),
         code("import numpy as np\nlimit = 4\ndef predict(inputs):\n    return np.minimum(inputs, limit)", "predict"),
     )
-    assert [e.split(" | ")[0] for e in errors(a)] == [
-        "nb.ipynb, cell 2, line 2: 'limit' is defined here and already in cell 1, line 2"
+    assert errors(a) == []
+
+
+def test_a_rebinding_the_service_would_run_in_another_order_names_both_cells_and_the_order(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("limit = 3", "load"),
+        code("limit = 4", "setup"),
+        code("def predict(inputs):\n    return min(inputs, limit)", "predict"),
+    )
+    assert errors(a) == [
+        "nb.ipynb, cell 1, line 1: 'limit' is bound here and again in setup cell 2: the notebook keeps cell 2's "
+        "value, but the service runs load cells after setup cells, so this cell's value would win | The service "
+        "runs the cells by role (parameters → setup → load → preprocess → predict → postprocess), then in notebook "
+        "order: bind the name in cells that run in the same order in both, or rename one of them."
     ]
+
+
+def test_a_read_when_the_cell_runs_that_would_see_another_binding_in_the_service_is_an_error(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("table = 'small'", "setup"),
+        code("table = 'full'", "load"),
+        code("size = len(table)", "setup"),
+        code("def predict(inputs):\n    return size", "predict"),
+    )
+    assert [e.split(" | ")[0] for e in errors(a)] == [
+        "nb.ipynb, cell 3: reads 'table' when the cell runs: in the notebook that is the value bound in load "
+        "cell 2, but the service runs setup cell 1 last before this cell"
+    ]
+
+
+def test_names_bound_by_with_for_except_and_comprehensions_are_not_read_before_binding(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("with open(__file__) as f:\n    n = len(f.read())\nfor i in range(2):\n    n += i\n"
+             "try:\n    t = int('x')\nexcept ValueError as e:\n    t = str(e)\n"
+             "squares = [k * k for k in range(3)]\nk = 0",
+             "setup"),
+        code("def predict(inputs):\n    return n, t, f, k, squares", "predict"),
+    )
+    assert errors(a) == []
+
+
+def test_functions_and_later_cells_get_the_last_binding(tmp_path: Path) -> None:
+    a = analysed(
+        tmp_path,
+        code("class Net:\n    pass\n\nmodel = Net()", "setup"),
+        code("model = wrap(model)", "load"),  # reads setup's model, then binds its own
+        code("def wrap(m):\n    return m", "setup"),
+        code("def predict(inputs):\n    return model", "predict"),
+    )
+    assert errors(a) == []
+    plans = {p.name: p for p in a.modules}
+    assert plans["loading"].imports == {"shared": ("model", "wrap")}
+    assert plans["inference"].imports == {"loading": ("model",)}
 
 
 def test_parameters_are_literals_with_their_types_and_env_names(tmp_path: Path) -> None:

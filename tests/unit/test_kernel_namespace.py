@@ -118,3 +118,40 @@ def test_a_class_a_pickle_needs_defined_in_a_later_stage_is_named(tmp_path: Path
         f"nb.ipynb, cell 1, line 2: 'model.joblib' needs the notebook's {name} (pickled as __main__.{name}), but "
         f"cell 2 defines it in a stage that runs after this load cell | Move {name} into a cell tagged "
         "nbship:setup, which runs before the load cells." for name in ("AddOne", "double")]
+
+
+def rebinding_notebook(folder: Path) -> Path:
+    """A setup cell ends with an untrained `model = Scaler()`; a load cell binds `model` again from a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "factor.json").write_text('{"factor": 5.0}')
+    return write_notebook(
+        folder / "nb.ipynb",
+        code("import json\n\nclass Scaler:\n    def __init__(self, factor=2.0):\n        self.factor = factor\n\n"
+             "def score(x):\n    return model.factor * x\n\nmodel = Scaler()\nmodel.factor", "setup"),
+        code("with open('factor.json') as f:\n    model = Scaler(json.load(f)['factor'])", "load"),
+        code("def predict(inputs):\n    return {'y': score(inputs['x'])}", "predict"),
+        code(EXAMPLE, "example", result={"y": 7.5}),  # the kernel's score() sees the loaded model: 5 * 1.5
+    )
+
+
+def test_a_name_bound_in_setup_and_again_in_load_checks_with_the_loaded_value(tmp_path: Path, run_cli: Run) -> None:
+    code_, _, err = run_cli("check", rebinding_notebook(tmp_path))
+    assert code_ == 0, err
+    assert "the example gives the notebook's output" in " ".join(err.split())
+
+
+@pytest.mark.slow
+def test_the_service_answers_with_the_last_binding_of_a_rebound_name(tmp_path: Path) -> None:
+    import httpx
+
+    from nbship.project import render_project
+    from tests.fixtures.service._harness import start
+
+    render_project(rebinding_notebook(tmp_path / "nb"), tmp_path / "ctx", lock=False)
+    running = start(tmp_path / "ctx")
+    try:
+        response: Any = httpx.post(running.url + "/predict", json={"x": 2.0}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"y": 10.0}  # not 4.0, the setup cell's untrained model
+    finally:
+        assert running.terminate() == 0
