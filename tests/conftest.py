@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster import cluster_env, context_dir, images, namespace, node_ip  # noqa: F401 (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "notebooks"
 

@@ -29,6 +29,7 @@ import pytest
 from nbship.compare import same_response
 from tests.conftest import ROOT
 from tests.fixtures.service._harness import free_port
+from tests.images import rig_engine
 
 pytestmark = pytest.mark.slow
 
@@ -130,15 +131,7 @@ SMOKED = [
 @pytest.mark.parametrize("name", SMOKED)
 def test_corpus_image_smoke(name: str, tmp_path: Path) -> None:
     """Lock through the package index, build the image on the rig's engine, and let the smoke test run the example."""
-    from nbship.errors import EnvironmentMissingError
-    from nbship.image.docker_engine import connect
-
-    try:
-        engine = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
-    if engine.image_id("python:3.11-slim") is None:
-        pytest.skip("the rig is not up: no python:3.11-slim")
+    rig_engine()
     assert name not in PENDING, "smoke-test notebooks that pass `nbship check` today"
     notebook = copy_project(name, tmp_path)
     built = nbship("build", str(notebook), "--out", str(tmp_path / "build"), "--output", "json", timeout=1800)

@@ -9,62 +9,22 @@ PyPI). The manifests are nbship's own, rendered from a spec, in a namespace that
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import threading
 import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nbship.config import Config
 from nbship.image.record import BuildRecord, write_build_record
 from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult
-from nbship.render.k8s import render_manifests
-from nbship.spec import ProjectSpec
+from tests.cluster import KUBECONFIG, REGISTRY, deployed_image, kubectl
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
-
-KUBECONFIG = os.environ.get("KUBECONFIG", "/tmp/k8s/kubeconfig")
-K8S_BIN = "/opt/k8s-bin"
-REGISTRY = "localhost:5000"
-
-SERVER = r"""
-import json, os, signal, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-state = {"ready": True}
-VERSION = os.environ.get("TINY_VERSION", "?")
-class Handler(BaseHTTPRequestHandler):
-    def _send(self, code, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(code); self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def do_GET(self):
-        if self.path == "/readyz":
-            self._send(200 if state["ready"] else 503, {"status": "ready" if state["ready"] else "draining"})
-        elif self.path == "/healthz":
-            self._send(200, {"status": "alive"})
-        elif self.path == "/version":
-            self._send(200, {"version": VERSION, "param": os.environ.get("NBSHIP_PARAM_THRESHOLD")})
-        else:
-            self._send(404, {})
-    def log_message(self, *args):
-        pass
-server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("NBSHIP_PORT", "8080"))), Handler)
-def stop(*_):
-    state["ready"] = False
-    threading.Thread(target=server.shutdown).start()
-signal.signal(signal.SIGTERM, stop)
-print(json.dumps({"event": "ready", "uid": os.getuid()}), flush=True)
-server.serve_forever()
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -79,133 +39,11 @@ def _commands_registered() -> None:
             app.command(name, no_args_is_help=True)(getattr(commands, name))
 
 
-def _kubectl(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": KUBECONFIG, "PATH": f"{K8S_BIN}:{os.environ['PATH']}"}
-    return subprocess.run(
-        ["kubectl", *args], capture_output=True, text=True, env=env, check=check, input=input, timeout=120
-    )
-
-
-@pytest.fixture(scope="module")
-def cluster_env() -> Iterator[None]:
-    if not Path(KUBECONFIG).is_file() or shutil.which("kubectl", path=K8S_BIN) is None:
-        pytest.skip("no cluster: bash ../shared/k8s/up.sh")
-    if _kubectl("get", "--raw", "/readyz", check=False).returncode != 0:
-        pytest.skip("the cluster does not answer: bash ../shared/k8s/up.sh")
-    saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "PATH")}
-    os.environ["KUBECONFIG"] = KUBECONFIG
-    os.environ["PATH"] = f"{K8S_BIN}:{os.environ['PATH']}"
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def _push(client: Any, folder: Path, ref: str, command: list[str]) -> str:
-    dockerfile = (
-        "FROM python:3.11-slim\nCOPY server.py /app/server.py\nWORKDIR /app\nUSER 10001:10001\n"
-        f"EXPOSE 8080\nCMD {json.dumps(command)}\n"
-    )
-    (folder / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-    (folder / "server.py").write_text(SERVER, encoding="utf-8")
-    client.images.build(path=str(folder), tag=ref, rm=True)
-    digest = ""
-    for line in client.images.push(ref, stream=True, decode=True):
-        if "error" in line:
-            raise RuntimeError(line["error"])
-        digest = line.get("aux", {}).get("Digest", digest)
-    return f"{ref.rsplit(':', 1)[0]}@{digest}"
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory, cluster_env: None) -> dict[str, str]:
-    """Pushed references: a good image (two versions) and one that crashes at start."""
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as e:  # noqa: BLE001 - any engine problem means "not on this machine"
-        pytest.skip(f"no Docker engine: {e}")
-    refs = {}
-    for name, command in {
-        "good": ["python3", "/app/server.py"],
-        "crash": ["python3", "-c", "import sys; print('boom: the model file is missing', flush=True); sys.exit(3)"],
-    }.items():
-        folder = tmp_path_factory.mktemp(name)
-        refs[name] = _push(client, folder, f"{REGISTRY}/nbship-e2e/tiny:{name}", command)
-    return refs
-
-
-def _spec(config: dict[str, Any]) -> ProjectSpec:
-    from nbship.analysis import Parameter
-
-    return ProjectSpec(
-        name="tiny",
-        version="1.0.0",
-        package="tiny",
-        python_version="3.11",
-        notebook_file="tiny.ipynb",
-        notebook_path=Path("/nonexistent/tiny.ipynb"),
-        notebook_sha256="0" * 64,
-        modules=(),
-        parameters=(Parameter("threshold", 0.5, 2, 1),),
-        settings=(),
-        artifacts=(),
-        remote_artifacts=(),
-        example=None,
-        config=Config.model_validate(config),
-        nbship_version="0.0.0+test",
-    )
-
-
-@pytest.fixture
-def namespace(cluster_env: None) -> Iterator[str]:
-    name = f"nbship-e2e-{uuid.uuid4().hex[:6]}"
-    _kubectl("create", "namespace", name)
-    _kubectl(
-        "label",
-        "namespace",
-        name,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/enforce-version=latest",
-    )
-    yield name
-    _kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-@pytest.fixture
-def context_dir(tmp_path: Path) -> Path:
-    # Two replicas, no autoscaler: rollouts here are judged by the Deployment alone (no metrics-server).
-    files = render_manifests(
-        _spec(
-            {
-                "name": "tiny",
-                "autoscaling": {"enabled": False},
-                "replicas": 2,
-                "timeouts": {"shutdown_grace_seconds": 5},
-            }
-        )
-    )
-    for path, text in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text, encoding="utf-8")
-    return tmp_path
-
-
 def _answers(namespace: str) -> dict[str, Any]:
     """GET /version through the Service's ClusterIP (reachable from the host on this rig)."""
-    service = json.loads(_kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
+    service = json.loads(kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
     with urllib.request.urlopen(f"http://{service['spec']['clusterIP']}/version", timeout=5) as response:
         return dict(json.loads(response.read()))
-
-
-def _image(namespace: str) -> str:
-    out = _kubectl(
-        "get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}"
-    )
-    return out.stdout
 
 
 def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_serving(
@@ -218,9 +56,9 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert code == 0, err
     result = json.loads(out)
     assert result["ok"] and result["revision"] == 1 and result["namespace"] == namespace
-    assert _image(namespace) == images["good"]  # pinned by digest
+    assert deployed_image(namespace) == images["good"]  # pinned by digest
     assert "rollout: successfully rolled out" in err
-    ready = _kubectl("get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout
+    ready = kubectl("get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout
     assert ready == "2"
     assert _answers(namespace)["param"] == "0.5"  # the parameter arrived from the generated ConfigMap
 
@@ -253,7 +91,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert "crash-looping" in err and "rolled back to revision 1" in err
     assert "boom: the model file is missing" in err  # the crashed container's own log is shown
     assert time.monotonic() - started < 200  # failed early, well before the progress deadline
-    assert _image(namespace) == images["good"]
+    assert deployed_image(namespace) == images["good"]
     assert _answers(namespace)["param"] == "0.5"  # the old pods kept serving throughout
 
     # A tag that does not exist fails on the pull, and is rolled back too.
@@ -263,7 +101,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert failure["ok"] is False
     assert "ImagePullBackOff" in failure["error"] or "ErrImagePull" in failure["error"], failure["error"]
     assert failure["rolled_back_to"] is not None
-    assert _image(namespace) == images["good"]
+    assert deployed_image(namespace) == images["good"]
 
     # After nbship's own rollbacks a good deploy applies again without a field-manager conflict.
     code, out, err = deploy(images["good"], "--output", "json")
@@ -285,9 +123,9 @@ def test_status_rollback_and_dry_run(
     code, _, err = run_cli("deploy", context_dir, "-n", namespace, "--timeout", "180")
     assert code == 0, err
     probe = "jsonpath={.spec.template.spec.containers[0].startupProbe}"
-    startup = json.loads(_kubectl("get", "deployment", "tiny", "-n", namespace, "-o", probe).stdout)
+    startup = json.loads(kubectl("get", "deployment", "tiny", "-n", namespace, "-o", probe).stdout)
     assert startup["periodSeconds"] * startup["failureThreshold"] == 90  # 3 × 20 s + 30 s
-    assert _image(namespace) == good
+    assert deployed_image(namespace) == good
     assert run_cli("deploy", context_dir, "-n", namespace, "--image", other, "--timeout", "180")[0] == 0
 
     code, out, err = run_cli("status", context_dir, "-n", namespace, "--output", "json")
@@ -303,13 +141,13 @@ def test_status_rollback_and_dry_run(
     code, out, err = run_cli("deploy", context_dir, "-n", namespace, "--image", other, "--dry-run")
     assert code == 0, err
     assert other in out and "+" in out  # the server-side diff shows the image change
-    assert _image(namespace) == good  # and nothing was applied
+    assert deployed_image(namespace) == good  # and nothing was applied
 
     # --no-rollback leaves the failed revision in place; `nbship rollback` then restores the good one.
     missing = f"{REGISTRY}/nbship-e2e/tiny:no-such-tag"
     code, _, err = run_cli("deploy", context_dir, "-n", namespace, "--image", missing, "--no-rollback")
     assert code == 5 and "not rolled back (--no-rollback)" in err
-    assert _image(namespace) == missing
+    assert deployed_image(namespace) == missing
     code, out, err = run_cli("rollback", context_dir, "-n", namespace, "--output", "json")
     assert code == 0, err
     assert json.loads(out)["image"] == good

@@ -10,7 +10,6 @@ import io
 import json
 import shutil
 import tarfile
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,10 +23,10 @@ from nbship.errors import ImageError
 from nbship.image.build import BuildOptions, BuildRecord, build_context
 from nbship.image.builder import RunLimits
 from tests.fixtures.image_context import make_image_context
+from tests.images import REGISTRY, rig_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
 
-REGISTRY = "127.0.0.1:5000"
 OPTIONS = BuildOptions(repository=f"{REGISTRY}/nbship-e2e-tiny", limits=RunLimits(10**9, 512 * 2**20), push=True)
 
 
@@ -35,26 +34,9 @@ def host_pip() -> BuilderPipSettings:
     return pip_settings().for_builder()
 
 
-def _registry_up() -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def builder() -> Any:
-    from nbship.errors import EnvironmentMissingError
-    from nbship.image.docker_engine import connect
-
-    try:
-        engine = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
-    if engine.image_id("python:3.11-slim") is None or not _registry_up():
-        pytest.skip("the rig is not up (bash shared/docker/up.sh): no python:3.11-slim or no registry")
-    return engine
+    return rig_engine(registry=True)
 
 
 @pytest.fixture(scope="module")

@@ -13,24 +13,15 @@ import pytest
 
 from nbship.image.build import BuildOptions
 from tests.fixtures.pickled_notebook import notebook
+from tests.images import REGISTRY, rig_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
 
-REGISTRY = "127.0.0.1:5000"
 
 
 @pytest.fixture(scope="module")
 def builder() -> Any:
-    from nbship.errors import EnvironmentMissingError
-    from nbship.image.docker_engine import connect
-
-    try:
-        engine = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
-    if engine.image_id("python:3.11-slim") is None:
-        pytest.skip("the rig is not up: no python:3.11-slim")
-    return engine
+    return rig_engine()
 
 
 def test_the_image_loads_a_pickle_of_notebook_code_and_answers_the_example(builder: Any, tmp_path: Path) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -34,13 +32,12 @@ from nbship.render import manifest
 from nbship.render.k8s import render_manifests
 from nbship.runtime.manifest import manifest_text
 from nbship.spec import ProjectSpec
+from tests.cluster import REGISTRY, kubectl
 from tests.fixtures.s3server import S3Server, moto_command, moto_server
+from tests.images import build_and_push, docker_sdk
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 
-KUBECONFIG = os.environ.get("KUBECONFIG", "/tmp/k8s/kubeconfig")
-K8S_BIN = "/opt/k8s-bin"
-REGISTRY = "localhost:5000"
 ROOT = Path(__file__).resolve().parents[2]
 # 110 MB: enough for a progress line (every 100 MB) and still quick on one machine
 WEIGHTS = b"".join(hashlib.sha256(str(i).encode()).digest() * 32768 for i in range(105))
@@ -67,21 +64,6 @@ class Handler(BaseHTTPRequestHandler):
 print(json.dumps({"event": "ready", **found}), flush=True)
 ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("NBSHIP_PORT", "8080"))), Handler).serve_forever()
 """
-
-
-def _kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": KUBECONFIG, "PATH": f"{K8S_BIN}:{os.environ['PATH']}"}
-    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, check=check, timeout=180)
-
-
-@pytest.fixture(scope="module")
-def node_ip() -> str:
-    if not Path(KUBECONFIG).is_file() or shutil.which("kubectl", path=K8S_BIN) is None:
-        pytest.skip("no cluster: bash ../shared/k8s/up.sh")
-    if _kubectl("get", "--raw", "/readyz", check=False).returncode != 0:
-        pytest.skip("the cluster does not answer: bash ../shared/k8s/up.sh")
-    nodes = json.loads(_kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    return str(next(a["address"] for a in nodes[0]["status"]["addresses"] if a["type"] == "InternalIP"))
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +96,7 @@ def _spec(**extra: Any) -> ProjectSpec:
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory, node_ip: str) -> str:
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as e:  # noqa: BLE001 - any engine problem means "not on this machine"
-        pytest.skip(f"no Docker engine: {e}")
+    client = docker_sdk()
     folder = tmp_path_factory.mktemp("weights-image")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in CLIENT_PACKAGES:
@@ -141,23 +118,7 @@ def image(tmp_path_factory: pytest.TempPathFactory, node_ip: str) -> str:
         'EXPOSE 8080\nCMD ["python", "main.py"]\n'
     )
     ref = f"{REGISTRY}/nbship-e2e/weights:{uuid.uuid4().hex[:8]}"
-    client.images.build(path=str(folder), tag=ref, rm=True)
-    digest = ""
-    for line in client.images.push(ref, stream=True, decode=True):
-        if "error" in line:
-            raise RuntimeError(line["error"])
-        digest = line.get("aux", {}).get("Digest", digest)
-    return f"{ref.rsplit(':', 1)[0]}@{digest}"
-
-
-@pytest.fixture
-def namespace(node_ip: str) -> Iterator[str]:
-    name = f"nbship-weights-{uuid.uuid4().hex[:6]}"
-    _kubectl("create", "namespace", name)
-    _kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
-             "pod-security.kubernetes.io/enforce-version=latest")
-    yield name
-    _kubectl("delete", "namespace", name, "--wait=false", check=False)
+    return build_and_push(client, folder, ref)
 
 
 def _deploy(tmp_path: Path, namespace: str, image: str, endpoint: str, spec: ProjectSpec | None = None) -> None:
@@ -166,11 +127,11 @@ def _deploy(tmp_path: Path, namespace: str, image: str, endpoint: str, spec: Pro
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text.replace("http://placeholder", endpoint), encoding="utf-8")
     with deploy_layer(Target(tmp_path, "production", namespace), ImageChoice(ImageRef.parse(image), None)) as layer:
-        _kubectl("apply", "-k", str(layer))
+        kubectl("apply", "-k", str(layer))
 
 
 def _init_log(namespace: str) -> list[dict[str, Any]]:
-    text = _kubectl("logs", "-n", namespace, "deployment/weights", "-c", "download", check=False).stdout
+    text = kubectl("logs", "-n", namespace, "deployment/weights", "-c", "download", check=False).stdout
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
@@ -178,25 +139,25 @@ def test_the_init_container_downloads_the_weights_from_s3_with_the_secrets_crede
     store: tuple[S3Server, str, str], image: str, namespace: str, tmp_path: Path
 ) -> None:
     server, key_id, secret = store
-    _kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
-             f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
+    kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
+            f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
     _deploy(tmp_path, namespace, image, server.endpoint)
-    rollout = _kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
+    rollout = kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
     lines = _init_log(namespace)
     print("\n".join(json.dumps(line) for line in lines))  # the evidence, shown with pytest -s
-    assert rollout.returncode == 0, rollout.stderr + _kubectl("describe", "pods", "-n", namespace).stdout
+    assert rollout.returncode == 0, rollout.stderr + kubectl("describe", "pods", "-n", namespace).stdout
     events = [line["event"] for line in lines]
     assert events[0] == "download-credentials" and lines[0]["keys"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     assert events.index("download-start") < events.index("download-progress") < events.index("download-done")
     assert events[-1] == "downloaded" and lines[-1]["bytes"] == len(WEIGHTS)
-    everything = _kubectl("logs", "-n", namespace, "deployment/weights", "--all-containers").stdout
+    everything = kubectl("logs", "-n", namespace, "deployment/weights", "--all-containers").stdout
     assert secret not in everything
-    service = json.loads(_kubectl("get", "service", "weights", "-n", namespace, "-o", "json").stdout)
+    service = json.loads(kubectl("get", "service", "weights", "-n", namespace, "-o", "json").stdout)
     with urllib.request.urlopen(f"http://{service['spec']['clusterIP']}/version", timeout=5) as response:
         found = json.loads(response.read())
     # the model container found the verified file, and holds no secret in its environment
     assert found == {"weights_sha256": SHA, "aws_keys_in_env": []}
-    pod = json.loads(_kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"][0]
+    pod = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"][0]
     rendered = json.dumps(pod["spec"])
     assert secret not in rendered and key_id not in rendered
 
@@ -205,18 +166,18 @@ def test_a_refused_credential_stops_the_pod_in_its_init_container_naming_the_cau
     store: tuple[S3Server, str, str], image: str, namespace: str, tmp_path: Path
 ) -> None:
     server, key_id, _ = store
-    _kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
-             f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", "--from-literal=AWS_SECRET_ACCESS_KEY=not-the-secret")
+    kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
+            f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", "--from-literal=AWS_SECRET_ACCESS_KEY=not-the-secret")
     _deploy(tmp_path, namespace, image, server.endpoint)
     deadline = time.monotonic() + 180
     terminated: dict[str, Any] = {}
     while time.monotonic() < deadline and not terminated:
-        pods = json.loads(_kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+        pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
         for status in (pods[0].get("status", {}).get("initContainerStatuses") or []) if pods else []:
             state = status.get("lastState", {}).get("terminated") or status.get("state", {}).get("terminated")
             terminated = state or {}
         time.sleep(1)
-    lines = _init_log(namespace) or [json.loads(x) for x in _kubectl(
+    lines = _init_log(namespace) or [json.loads(x) for x in kubectl(
         "logs", "-n", namespace, "deployment/weights", "-c", "download", "--previous", check=False
     ).stdout.splitlines() if x.startswith("{")]
     print("\n".join(json.dumps(line) for line in lines))
@@ -224,12 +185,12 @@ def test_a_refused_credential_stops_the_pod_in_its_init_container_naming_the_cau
     failed = [line for line in lines if line.get("event") == "download-failed"]
     assert failed and "refused the credentials (SignatureDoesNotMatch)" in failed[0]["error"]
     assert not [line for line in lines if line.get("event") == "download-retry"]  # failed fast, no retries
-    ready = json.loads(_kubectl("get", "deployment", "weights", "-n", namespace, "-o", "json").stdout)
+    ready = json.loads(kubectl("get", "deployment", "weights", "-n", namespace, "-o", "json").stdout)
     assert not ready["status"].get("readyReplicas")  # the model container never started
 
 
 def _init_lines(namespace: str, pod: str) -> list[dict[str, Any]]:
-    text = _kubectl("logs", "-n", namespace, pod, "-c", "download").stdout
+    text = kubectl("logs", "-n", namespace, pod, "-c", "download").stdout
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
@@ -249,34 +210,34 @@ def test_replicas_and_restarts_on_a_claim_find_the_verified_weights_and_download
                    "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(folder)}}}
     (tmp_path / "volume.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [pv]}))
     (tmp_path / "claim.json").write_text(json.dumps(claim))
-    _kubectl("apply", "-f", str(tmp_path / "volume.json"))
+    kubectl("apply", "-f", str(tmp_path / "volume.json"))
     try:
-        _kubectl("apply", "-n", namespace, "-f", str(tmp_path / "claim.json"))
-        _kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
-                 f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
+        kubectl("apply", "-n", namespace, "-f", str(tmp_path / "claim.json"))
+        kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
+                f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
         spec = _spec(replicas=2, downloads={"volume": {"claim": "weights-cache"}})
         _deploy(tmp_path / "ctx", namespace, image, server.endpoint, spec)
-        rollout = _kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
-        assert rollout.returncode == 0, rollout.stderr + _kubectl("describe", "pods", "-n", namespace).stdout
-        pods = sorted(json.loads(_kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"],
+        rollout = kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
+        assert rollout.returncode == 0, rollout.stderr + kubectl("describe", "pods", "-n", namespace).stdout
+        pods = sorted(json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"],
                       key=lambda p: p["metadata"]["name"])
         summaries = [next(x for x in _init_lines(namespace, p["metadata"]["name"]) if x["event"] == "downloaded")
                      for p in pods]
         print(json.dumps(summaries))
         assert sorted(s["downloaded_files"] for s in summaries) == [0, 1]  # one pod fetched it, the other found it
         assert (folder / "weights" / "weights" / "model.bin").stat().st_size == len(WEIGHTS)
-        _kubectl("delete", "pod", "-n", namespace, pods[0]["metadata"]["name"], "--wait=true")
-        rollout = _kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
+        kubectl("delete", "pod", "-n", namespace, pods[0]["metadata"]["name"], "--wait=true")
+        rollout = kubectl("rollout", "status", "deployment/weights", "-n", namespace, "--timeout=240s", check=False)
         assert rollout.returncode == 0, rollout.stderr
-        fresh = [p for p in json.loads(_kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+        fresh = [p for p in json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
                  if p["metadata"]["name"] not in {q["metadata"]["name"] for q in pods}]
         lines = _init_lines(namespace, fresh[0]["metadata"]["name"])
         print("\n".join(json.dumps(line) for line in lines))
         summary = next(x for x in lines if x["event"] == "downloaded")
         assert summary["downloaded_files"] == 0 and summary["bytes"] == 0
     finally:
-        _kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=120s", check=False)
-        _kubectl("delete", "pv", volume, "--wait=false", check=False)
+        kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=120s", check=False)
+        kubectl("delete", "pv", volume, "--wait=false", check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -290,7 +251,7 @@ def test_an_ephemeral_download_volume_passes_the_api_server_and_pod_security(nam
         (tmp_path / path).write_text(text, encoding="utf-8")
     choice = ImageChoice(ImageRef.parse("localhost:5000/x:1"), None)
     with deploy_layer(Target(tmp_path, "production", namespace), choice) as layer:
-        done = _kubectl("apply", "-k", str(layer), "--dry-run=server", "-o", "json", check=False)
+        done = kubectl("apply", "-k", str(layer), "--dry-run=server", "-o", "json", check=False)
     assert done.returncode == 0, done.stderr
     items = json.loads(done.stdout)["items"]
     deployment = next(i for i in items if i["kind"] == "Deployment")

@@ -12,64 +12,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.cluster import kubectl
 from tests.conftest import EXAMPLES
 from tests.fixtures.s3server import S3Server, moto_command, moto_server
+from tests.images import REGISTRY, rig_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.cluster, pytest.mark.slow]
 
-REGISTRY = "127.0.0.1:5000"
-KUBECONFIG = os.environ.get("KUBECONFIG", "/tmp/k8s/kubeconfig")
-K8S_BIN = "/opt/k8s-bin"
 KEY = "encoder/v3/encoder.npz"
-
-
-def _kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": KUBECONFIG, "PATH": f"{K8S_BIN}:{os.environ['PATH']}"}
-    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, check=check, timeout=180)
 
 
 @pytest.fixture(scope="module")
 def builder() -> Any:
-    from nbship.errors import EnvironmentMissingError
-    from nbship.image.docker_engine import connect
-
-    try:
-        engine = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
-    if engine.image_id("python:3.11-slim") is None:
-        pytest.skip("the rig is not up (bash shared/docker/up.sh): no python:3.11-slim")
-    return engine
-
-
-@pytest.fixture(scope="module")
-def node_ip() -> str:
-    if not Path(KUBECONFIG).is_file() or shutil.which("kubectl", path=K8S_BIN) is None:
-        pytest.skip("no cluster: bash ../shared/k8s/up.sh")
-    nodes = json.loads(_kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    return str(next(a["address"] for a in nodes[0]["status"]["addresses"] if a["type"] == "InternalIP"))
-
-
-@pytest.fixture
-def namespace(node_ip: str) -> Iterator[str]:
-    name = f"nbship-weights-{uuid.uuid4().hex[:6]}"
-    _kubectl("create", "namespace", name)
-    _kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
-             "pod-security.kubernetes.io/enforce-version=latest")
-    yield name
-    _kubectl("delete", "namespace", name, "--wait=false", check=False)
+    return rig_engine()
 
 
 def test_a_model_with_weights_in_s3_builds_smoke_tests_and_serves_on_the_cluster(
@@ -113,16 +77,16 @@ def test_a_model_with_weights_in_s3_builds_smoke_tests_and_serves_on_the_cluster
         image_env = builder.client.images.get(record.image_id).attrs["Config"]["Env"]
         assert not [e for e in image_env if e.startswith("AWS_")]
 
-        _kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
-                 f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
+        kubectl("create", "secret", "generic", "s3-reader", "-n", namespace,
+                f"--from-literal=AWS_ACCESS_KEY_ID={key_id}", f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}")
         code, _, err = run_cli("deploy", project / "build", "--env", "production", "-n", namespace, "--timeout", "300")
-        init_log = _kubectl("logs", "-n", namespace, "deployment/product-embeddings", "-c", "download",
-                            check=False).stdout
+        init_log = kubectl("logs", "-n", namespace, "deployment/product-embeddings", "-c", "download",
+                           check=False).stdout
         print(init_log)
         assert code == 0, err
         events = [json.loads(line)["event"] for line in init_log.splitlines() if line.startswith("{")]
         assert "download-done" in events and events[-1] == "downloaded"
-        service = json.loads(_kubectl("get", "service", "product-embeddings", "-n", namespace, "-o", "json").stdout)
+        service = json.loads(kubectl("get", "service", "product-embeddings", "-n", namespace, "-o", "json").stdout)
         manifest = json.loads((project / "build" / "nbship.json").read_text())
         example = manifest["example"]
         request = urllib.request.Request(f"http://{service['spec']['clusterIP']}/predict",

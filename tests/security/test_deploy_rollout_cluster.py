@@ -24,13 +24,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cluster import KUBECONFIG, REGISTRY, deployed_image, kubectl, push_tiny
 from tests.conftest import ROOT
-from tests.e2e import test_deploy_cluster as e2e
-from tests.e2e.test_deploy_cluster import KUBECONFIG, REGISTRY, _image, _kubectl, _push
+from tests.images import docker_sdk
 
-# The rig's fixtures, shared with the end-to-end deploy tests: the cluster, the pushed images, a fresh namespace
-# enforcing Pod Security "restricted", and a build context rendered for two replicas.
-cluster_env, images, namespace, context_dir = e2e.cluster_env, e2e.images, e2e.namespace, e2e.context_dir
+# The rig's fixtures (tests/cluster.py), shared with the end-to-end deploy tests: the cluster, the pushed images, a
+# fresh namespace enforcing Pod Security "restricted", and a build context rendered for two replicas.
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 
@@ -38,7 +37,7 @@ CLI = Callable[..., tuple[int, str, str]]
 
 
 def _deployment(namespace: str) -> dict[str, Any]:
-    return dict(json.loads(_kubectl("get", "deployment", "tiny", "-n", namespace, "-o", "json").stdout))
+    return dict(json.loads(kubectl("get", "deployment", "tiny", "-n", namespace, "-o", "json").stdout))
 
 
 def _progressing(namespace: str) -> str:
@@ -73,12 +72,12 @@ def test_15_a_deploy_fixing_a_stuck_revision_succeeds_while_the_controller_lags(
     _until("revision 2 exceeds its progress deadline",
            lambda: _progressing(namespace) == "ProgressDeadlineExceeded", 120)
 
-    replicasets = len(json.loads(_kubectl("get", "replicaset", "-n", namespace, "-o", "json").stdout)["items"])
+    replicasets = len(json.loads(kubectl("get", "replicaset", "-n", namespace, "-o", "json").stdout)["items"])
     quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "hold", "namespace": namespace},
              "spec": {"hard": {"count/replicasets.apps": str(replicasets)}}}
-    _kubectl("apply", "-f", "-", input=yaml.safe_dump(quota))
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(quota))
     _until("the quota is counted", lambda: "used" in json.loads(
-        _kubectl("get", "resourcequota", "hold", "-n", namespace, "-o", "json").stdout).get("status", {}), 30)
+        kubectl("get", "resourcequota", "hold", "-n", namespace, "-o", "json").stdout).get("status", {}), 30)
 
     lag: dict[str, Any] = {}
 
@@ -87,9 +86,9 @@ def test_15_a_deploy_fixing_a_stuck_revision_succeeds_while_the_controller_lags(
         live = _deployment(namespace)
         lag["behind"] = live["metadata"]["generation"] > live["status"]["observedGeneration"]
         lag["condition"] = _progressing(namespace)
-        _kubectl("delete", "resourcequota", "hold", "-n", namespace)
+        kubectl("delete", "resourcequota", "hold", "-n", namespace)
         # the controller retries with a growing backoff; any change to the Deployment makes it look again
-        _kubectl("annotate", "deployment", "tiny", "-n", namespace, "nbship-test/poke=1", "--overwrite")
+        kubectl("annotate", "deployment", "tiny", "-n", namespace, "nbship-test/poke=1", "--overwrite")
 
     releaser = threading.Thread(target=release)
     releaser.start()
@@ -104,19 +103,19 @@ def test_15_a_deploy_fixing_a_stuck_revision_succeeds_while_the_controller_lags(
     assert json.loads(out)["revision"] == 3 and "rolled back" not in err
     assert "rollout: waiting for the controller to observe the new spec" in err
     assert time.monotonic() - started > 35
-    assert _image(namespace) == fixed
+    assert deployed_image(namespace) == fixed
 
 
 def test_16_the_api_servers_rbac_refusal_names_verb_and_resource_and_exits_3(
     run_cli: CLI, namespace: str, context_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A CI service account that may read the namespace's workloads but not change them."""
-    _kubectl("create", "serviceaccount", "ci", "-n", namespace)
-    _kubectl("create", "role", "reader", "-n", namespace, "--verb=get,list,watch",
-             "--resource=deployments.apps,replicasets.apps,pods,events,horizontalpodautoscalers.autoscaling")
-    _kubectl("create", "rolebinding", "ci-reader", "-n", namespace, "--role=reader",
-             f"--serviceaccount={namespace}:ci")
-    token = _kubectl("create", "token", "ci", "-n", namespace, "--duration=10m").stdout.strip()
+    kubectl("create", "serviceaccount", "ci", "-n", namespace)
+    kubectl("create", "role", "reader", "-n", namespace, "--verb=get,list,watch",
+            "--resource=deployments.apps,replicasets.apps,pods,events,horizontalpodautoscalers.autoscaling")
+    kubectl("create", "rolebinding", "ci-reader", "-n", namespace, "--role=reader",
+            f"--serviceaccount={namespace}:ci")
+    token = kubectl("create", "token", "ci", "-n", namespace, "--duration=10m").stdout.strip()
     config = yaml.safe_load(Path(KUBECONFIG).read_text(encoding="utf-8"))
     config["users"] = [{"name": "ci", "user": {"token": token}}]
     for entry in config["contexts"]:
@@ -140,11 +139,9 @@ def test_16_the_api_servers_rbac_refusal_names_verb_and_resource_and_exits_3(
 @pytest.fixture(scope="module")
 def sleepy_image(tmp_path_factory: pytest.TempPathFactory, images: dict[str, str]) -> str:
     """An image whose model never finishes loading: its pods never become ready."""
-    import docker
-
     folder = tmp_path_factory.mktemp("sleepy")
-    return _push(docker.from_env(), folder, f"{REGISTRY}/nbship-e2e/tiny:sleepy",
-                 ["python3", "-c", "import time; time.sleep(3600)"])
+    return push_tiny(docker_sdk(), folder, f"{REGISTRY}/nbship-e2e/tiny:sleepy",
+                     ["python3", "-c", "import time; time.sleep(3600)"])
 
 
 def test_18_ctrl_c_during_the_wait_leaves_the_rollout_running_and_says_what_to_run(
@@ -180,7 +177,7 @@ def test_18_ctrl_c_during_the_wait_leaves_the_rollout_running_and_says_what_to_r
     assert f"nbship status {command}" in err and f"go back to revision 1: nbship rollback {command}" in err
     assert "Traceback" not in err and "internal error" not in err
 
-    assert _image(namespace) == sleepy_image  # nothing undone behind the user's back
+    assert deployed_image(namespace) == sleepy_image  # nothing undone behind the user's back
     code, out, err = run_cli("rollback", *words, "--output", "json")  # the command it suggested
     assert code == 0, err
     assert json.loads(out)["image"] == images["good"]

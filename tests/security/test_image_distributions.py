@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from nbship.render.dockerfile import locked_pins, unlocked_installers
+from tests.images import REGISTRY, rig_engine
 
-REGISTRY = "127.0.0.1:5000"
 # every distribution importlib.metadata finds in the image's venv, by normalised name
 _LIST = ("import importlib.metadata as m, json; print(json.dumps(sorted("
          "[d.metadata['Name'], d.version, str(d.locate_file(''))] for d in m.distributions())))")
@@ -33,18 +32,11 @@ def test_the_images_distributions_are_exactly_the_locked_ones(tmp_path: Path) ->
     import docker
 
     from nbship.deps import pip_settings
-    from nbship.errors import EnvironmentMissingError
     from nbship.image.build import BuildOptions, build_context
     from nbship.image.builder import RunLimits
-    from nbship.image.docker_engine import connect
     from tests.fixtures.image_context import make_image_context
 
-    try:
-        engine: Any = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
-    if engine.image_id("python:3.11-slim") is None:
-        pytest.skip("the rig is not up: no python:3.11-slim")
+    engine = rig_engine()
     context = make_image_context(tmp_path / "ctx")  # python:3.11-slim, whose venv seeds pip and setuptools
     options = BuildOptions(repository=f"{REGISTRY}/nbship-e2e-tiny", limits=RunLimits(10**9, 512 * 2**20), push=False)
     record = build_context(engine, context, options, pip=lambda: pip_settings().for_builder())

@@ -5,29 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import string
 from pathlib import Path
 
 import pytest
 
-from nbship.secrets import SecretHit, scan_source
+from nbship.secrets import scan_source
+from tests.secret_values import assert_no_leak, fake_values
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "notebooks"
 
 # Fake values, built here so that no real-looking key sits in the repository as one string.
-_rng = random.Random(20261130)
+fake = fake_values(20261130)
 _ALNUM = string.ascii_letters + string.digits
 _B64 = _ALNUM + "+/"
-
-
-def fake(alphabet: str, n: int) -> str:
-    classes = [set(c) & set(alphabet) for c in (string.ascii_uppercase, string.ascii_lowercase, string.digits)]
-    while True:
-        value = "".join(_rng.choice(alphabet) for _ in range(n))
-        if all(set(value) & c for c in classes if c):
-            return value
-
 
 GITHUB = "ghp_" + fake(_ALNUM, 36)
 URL_TOKEN = fake(_ALNUM, 40)
@@ -42,12 +33,6 @@ SERVICE_ACCOUNT = base64.b64encode(json.dumps({
     "client_email": "nbship@churn-prod.iam.gserviceaccount.com",
 }, indent=2).encode()).decode()
 PEM_PKCS8 = base64.b64encode(("-----BEGIN PRIVATE KEY-----\n" + "\n".join(PEM_LINES)).encode()).decode()
-
-
-def assert_no_leak(hits: list[SecretHit], value: str) -> None:
-    fields = " ".join(f"{h.kind} {h.preview} {h.suggested_env}" for h in hits)
-    for i in range(len(value) - 4):
-        assert value[i:i + 5] not in fields, f"{value[i:i + 5]!r} leaked into {fields!r}"
 
 
 # (source, value, line, kind, suggested_env)

@@ -23,11 +23,11 @@ from nbship.deps import pip_settings
 from nbship.image.build import BuildOptions, build_context
 from nbship.image.builder import RunLimits
 from nbship.render.k8s import render_manifests
-from tests.e2e.test_deploy_cluster import _kubectl, _spec, cluster_env, namespace  # noqa: F401 (fixtures)
+from tests.cluster import REGISTRY, kubectl, tiny_spec
 from tests.fixtures.image_context import make_image_context
+from tests.images import rig_engine
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
-REGISTRY = "localhost:5000"
 HANGING_PREDICT = '''import time
 
 from .loading import weights
@@ -42,14 +42,8 @@ def predict(inputs):
 
 
 @pytest.fixture
-def image(tmp_path: Path, cluster_env: None) -> str:  # noqa: F811
-    from nbship.errors import EnvironmentMissingError
-    from nbship.image.docker_engine import connect
-
-    try:
-        engine = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
+def image(tmp_path: Path, cluster_env: None) -> str:
+    engine = rig_engine()
     context = make_image_context(tmp_path / "ctx")
     (context / "tiny" / "inference.py").write_text(HANGING_PREDICT, encoding="utf-8")
     manifest = json.loads((context / "nbship.json").read_text(encoding="utf-8"))
@@ -61,15 +55,15 @@ def image(tmp_path: Path, cluster_env: None) -> str:  # noqa: F811
     return f"{REGISTRY}/nbship-e2e/stalled@{record.digest}"
 
 
-def _pod(namespace: str) -> dict[str, Any]:  # noqa: F811
-    pods = json.loads(_kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=tiny",
-                               "-o", "json").stdout)["items"]
+def _pod(namespace: str) -> dict[str, Any]:
+    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=tiny",
+                              "-o", "json").stdout)["items"]
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return dict(pods[0])
 
 
-def _post(namespace: str, payload: Any) -> int:  # noqa: F811
-    service = json.loads(_kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
+def _post(namespace: str, payload: Any) -> int:
+    service = json.loads(kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
     request = urllib.request.Request(f"http://{service['spec']['clusterIP']}/predict", json.dumps(payload).encode(),
                                      {"Content-Type": "application/json"})
     try:
@@ -80,12 +74,12 @@ def _post(namespace: str, payload: Any) -> int:  # noqa: F811
 
 
 def test_a_pod_whose_workers_all_hang_is_restarted_and_serves_again(
-    run_cli: Callable[..., tuple[int, str, str]], image: str, namespace: str, tmp_path: Path  # noqa: F811
+    run_cli: Callable[..., tuple[int, str, str]], image: str, namespace: str, tmp_path: Path
 ) -> None:
     config = {"name": "tiny", "autoscaling": {"enabled": False}, "replicas": 1,
               "timeouts": {"predict_seconds": 1, "shutdown_grace_seconds": 5}}
     manifests = tmp_path / "manifests"
-    for path, text in render_manifests(_spec(config)).items():
+    for path, text in render_manifests(tiny_spec(config)).items():
         (manifests / path).parent.mkdir(parents=True, exist_ok=True)
         (manifests / path).write_text(text, encoding="utf-8")
     code, _, err = run_cli("deploy", manifests, "-n", namespace, "--image", image, "--timeout", "240")
@@ -101,9 +95,9 @@ def test_a_pod_whose_workers_all_hang_is_restarted_and_serves_again(
         restarts = _pod(namespace)["status"]["containerStatuses"][0]["restartCount"]
     assert restarts == 1, "the kubelet never restarted the wedged container"
     name = _pod(namespace)["metadata"]["name"]
-    previous = _kubectl("logs", name, "-n", namespace, "--previous").stdout
+    previous = kubectl("logs", name, "-n", namespace, "--previous").stdout
     assert '"event": "stalled"' in previous
-    events = _kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     assert "Liveness probe failed" in events
 
     deadline = time.monotonic() + 120

@@ -20,6 +20,7 @@ from nbship.errors import ImageError
 from nbship.image.build import BuildOptions, build_context
 from nbship.image.builder import RunLimits
 from tests.fixtures.image_context import make_image_context
+from tests.images import rig_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.network, pytest.mark.slow]
 OPTIONS = BuildOptions(repository="nbship-e2e-version", limits=RunLimits(10**9, 512 * 2**20))
@@ -27,16 +28,7 @@ OPTIONS = BuildOptions(repository="nbship-e2e-version", limits=RunLimits(10**9, 
 
 @pytest.fixture(scope="module")
 def builder() -> Any:
-    from nbship.errors import EnvironmentMissingError
-    from nbship.image.docker_engine import connect
-
-    try:
-        engine = connect()
-    except EnvironmentMissingError as e:
-        pytest.skip(f"no Docker engine: {e.message}")
-    if engine.image_id("python:3.11-slim") is None:
-        pytest.skip("the rig is not up: no python:3.11-slim")
-    return engine
+    return rig_engine()
 
 
 def version_of(builder: Any, image: str) -> dict[str, Any]:

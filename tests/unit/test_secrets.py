@@ -3,7 +3,6 @@ ML code is left alone, and no value ever leaks into a finding."""
 
 from __future__ import annotations
 
-import random
 import string
 import textwrap
 
@@ -12,23 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nbship.secrets import SecretHit, scan_source
+from tests.secret_values import assert_no_leak, fake_values
 
 # Fake values, built here so that no real-looking key sits in the repository as one string.
-_rng = random.Random(20261123)
+fake = fake_values(20261123)
 _UPPER_DIGITS = string.ascii_uppercase + string.digits
 _ALNUM = string.ascii_letters + string.digits
 _HEXDIGITS = "0123456789abcdef"
 _B64 = _ALNUM + "+/"
-
-
-def fake(alphabet: str, n: int) -> str:
-    # a random string that has upper, lower and digits whenever the alphabet has them (as real keys do)
-    classes = [set(c) & set(alphabet) for c in (string.ascii_uppercase, string.ascii_lowercase, string.digits)]
-    while True:
-        value = "".join(_rng.choice(alphabet) for _ in range(n))
-        if all(set(value) & c for c in classes if c):
-            return value
-
 
 AWS_ID = "AKIA" + fake(_UPPER_DIGITS, 16)
 AWS_SECRET = fake(_B64, 40)
@@ -53,13 +43,6 @@ HEX_SECRET = fake(_HEXDIGITS, 64)
 
 def scan(source: str) -> list[SecretHit]:
     return scan_source(textwrap.dedent(source))
-
-
-def assert_no_leak(hits: list[SecretHit], value: str) -> None:
-    """No field of any hit holds five consecutive characters of the value (the preview stops at four)."""
-    fields = " ".join(f"{h.kind} {h.preview} {h.suggested_env}" for h in hits)
-    for i in range(len(value) - 4):
-        assert value[i:i + 5] not in fields, f"{value[i:i + 5]!r} leaked into {fields!r}"
 
 
 # (source, value, line, kind, suggested_env)
