@@ -3,8 +3,8 @@
 What only a real cluster shows: a stuck revision's ``ProgressDeadlineExceeded`` and failing pods while the
 controller has not yet observed the deploy that fixes it; the API server's own RBAC refusal; Ctrl-C reaching
 nbship and kubectl together, as a terminal sends it, in the middle of a rollout. The images and manifests are
-those of tests/e2e/test_deploy_cluster.py (a tiny stand-in service, nbship's rendered manifests, a namespace
-that enforces Pod Security ``restricted``).
+tests/cluster.py's, as in tests/e2e/test_deploy_cluster.py (a tiny stand-in service, nbship's rendered
+manifests, a namespace that enforces Pod Security ``restricted``).
 """
 
 from __future__ import annotations
