@@ -206,7 +206,7 @@ class ProjectSpec:
     @property
     def batching(self) -> BatchingEntry:
         """Whether the service batches: ``server.batching: false`` > the check-time proof > off, not proven."""
-        if not self.config.server.batching:
+        if not self.batching_allowed:
             return BatchingEntry(False, "turned off by server.batching: false")
         return self.batching_proof or BatchingEntry(
             False, "not proven: the parity run was skipped (--no-verify; nbship serve without --verify)")
