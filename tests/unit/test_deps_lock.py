@@ -162,3 +162,11 @@ def test_a_declared_s3_artifact_puts_boto3_in_the_lock_inputs_and_only_then(note
     specs = [r.spec for r in _inputs(with_s3, {}, [str(env)]).requirements]
     assert "boto3<2,>=1.28" in specs  # normalised
     assert not [s for s in (r.spec for r in _inputs(_request(notebook), {}, [str(env)]).requirements) if "boto3" in s]
+
+
+def test_an_optional_import_not_installed_locks_without_it_and_says_so(notebook: Path, env: Path) -> None:
+    imports = (ImportRef("nbfx_alpha", 2, 1), ImportRef("ipywidgets", 3, 2, optional=True))
+    assert lock_status(_request(notebook, imports=imports), search_path=[str(env)]).state == "missing"
+    lock = ensure_lock(_request(notebook, imports=imports), settings=offline(), search_path=[str(env)])
+    assert "nbfx-alpha" in lock.pins and "ipywidgets" not in lock.text
+    assert any(n.startswith("demo.ipynb, cell 3, line 2: optional 'import ipywidgets'") for n in lock.notes)
