@@ -71,7 +71,7 @@ def test_the_keda_query_selects_the_in_flight_gauge_of_this_service(service: Run
 def test_every_alert_selects_series_the_service_exports(service: Running) -> None:
     samples = scraped(service)
     config = Config.model_validate({"slo": {"latency_p95_seconds": 0.5}})
-    for rule in alert_rules("toy", NAMESPACE, config):
+    for rule in alert_rules("toy", NAMESPACE, config.slo):
         for selector in _SELECTOR.finditer(rule.expr):
             text = selector.group(0)
             if 'status=~"5.."' in text or 'status="503"' in text:
