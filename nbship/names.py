@@ -304,7 +304,10 @@ def plan_modules(
                 if name in _BUILTINS:
                     continue
                 if name in own and not (name in now and _first_in_module(definitions[name], module, clean)):
-                    continue  # the module binds it before this read, or the read happens at call time
+                    last = max(definitions[name], key=lambda d: service_key(d.module, d.cell)).module
+                    if name in used and not used[name] and last != module:  # a later module binds it again
+                        late.setdefault(last, set()).add(name)
+                    continue  # otherwise the module binds it itself before this read
                 source = _resolve(notebook, clean, name, module, name in now, definitions, star, out)
                 if source is None:
                     continue

@@ -162,11 +162,12 @@ def test_functions_and_later_cells_get_the_last_binding(tmp_path: Path) -> None:
         tmp_path,
         code("class Net:\n    pass\n\nmodel = Net()", "setup"),
         code("model = wrap(model)", "load"),  # reads setup's model, then binds its own
-        code("def wrap(m):\n    return m", "setup"),
+        code("def wrap(m):\n    return m\n\ndef describe():\n    return model", "setup"),
         code("def predict(inputs):\n    return model", "predict"),
     )
     assert errors(a) == []
     plans = {p.name: p for p in a.modules}
+    assert plans["shared"].late == {"loading": ("model",)}  # describe() sees load's model, noted in shared.py
     assert plans["loading"].imports == {"shared": ("model", "wrap")}
     assert plans["inference"].imports == {"loading": ("model",)}
 
