@@ -13,6 +13,9 @@ import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +184,29 @@ def deployed_image(namespace: str) -> str:
         "get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}"
     )
     return out.stdout
+
+
+def call_service(namespace: str, service: str, path: str, payload: Any = None, settle: float = 0.0,
+                 timeout: float = 10) -> tuple[int, Any]:
+    """(status, JSON body) of GET ``path`` (POST ``payload`` when given) through the Service's ClusterIP, which the
+    host reaches on this rig.
+
+    kube-proxy programs a new Service's rules a moment after its pods turn ready (longer on a loaded node): with
+    ``settle``, a refused connection is tried again for that many seconds. Without it a refusal fails at once, so a
+    moment with no serving pod cannot hide.
+    """
+    spec = json.loads(kubectl("get", "service", service, "-n", namespace, "-o", "json").stdout)["spec"]
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(f"http://{spec['clusterIP']}{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), None
+        except urllib.error.URLError as e:
+            if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from nbship.image.record import BuildRecord, write_build_record
 from nbship.image.ref import ImageRef
 from nbship.image.smoke import SmokeResult
-from tests.cluster import KUBECONFIG, REGISTRY, deployed_image, kubectl
+from tests.cluster import KUBECONFIG, REGISTRY, call_service, deployed_image, kubectl
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 
@@ -39,11 +38,11 @@ def _commands_registered() -> None:
             app.command(name, no_args_is_help=True)(getattr(commands, name))
 
 
-def _answers(namespace: str) -> dict[str, Any]:
-    """GET /version through the Service's ClusterIP (reachable from the host on this rig)."""
-    service = json.loads(kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
-    with urllib.request.urlopen(f"http://{service['spec']['clusterIP']}/version", timeout=5) as response:
-        return dict(json.loads(response.read()))
+def _answers(namespace: str, settle: float = 0.0) -> dict[str, Any]:
+    """GET /version of the ``tiny`` Service (see ``call_service`` for ``settle``)."""
+    status, body = call_service(namespace, "tiny", "/version", settle=settle)
+    assert status == 200, status
+    return dict(body)
 
 
 def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_serving(
@@ -60,7 +59,7 @@ def test_deploy_rolls_out_then_a_broken_image_is_rolled_back_and_old_pods_keep_s
     assert "rollout: successfully rolled out" in err
     ready = kubectl("get", "deployment", "tiny", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout
     assert ready == "2"
-    assert _answers(namespace)["param"] == "0.5"  # the parameter arrived from the generated ConfigMap
+    assert _answers(namespace, settle=15)["param"] == "0.5"  # the parameter arrived from the generated ConfigMap
 
     # The same deploy again changes nothing: no new revision, no conflict with itself.
     code, out, err = deploy(images["good"], "--output", "json")

@@ -16,7 +16,6 @@ import json
 import shutil
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from nbship.render import manifest
 from nbship.render.k8s import render_manifests
 from nbship.runtime.manifest import manifest_text
 from nbship.spec import ProjectSpec
-from tests.cluster import REGISTRY, kubectl
+from tests.cluster import REGISTRY, call_service, kubectl
 from tests.fixtures.s3server import S3Server, moto_command, moto_server
 from tests.images import build_and_push, docker_sdk
 
@@ -152,9 +151,8 @@ def test_the_init_container_downloads_the_weights_from_s3_with_the_secrets_crede
     assert events[-1] == "downloaded" and lines[-1]["bytes"] == len(WEIGHTS)
     everything = kubectl("logs", "-n", namespace, "deployment/weights", "--all-containers").stdout
     assert secret not in everything
-    service = json.loads(kubectl("get", "service", "weights", "-n", namespace, "-o", "json").stdout)
-    with urllib.request.urlopen(f"http://{service['spec']['clusterIP']}/version", timeout=5) as response:
-        found = json.loads(response.read())
+    status, found = call_service(namespace, "weights", "/version", settle=15)
+    assert status == 200, status
     # the model container found the verified file, and holds no secret in its environment
     assert found == {"weights_sha256": SHA, "aws_keys_in_env": []}
     pod = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"][0]

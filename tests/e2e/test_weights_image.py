@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster import kubectl
+from tests.cluster import call_service, kubectl
 from tests.conftest import EXAMPLES
 from tests.fixtures.s3server import S3Server, moto_command, moto_server
 from tests.images import REGISTRY, rig_engine
@@ -86,14 +85,11 @@ def test_a_model_with_weights_in_s3_builds_smoke_tests_and_serves_on_the_cluster
         assert code == 0, err
         events = [json.loads(line)["event"] for line in init_log.splitlines() if line.startswith("{")]
         assert "download-done" in events and events[-1] == "downloaded"
-        service = json.loads(kubectl("get", "service", "product-embeddings", "-n", namespace, "-o", "json").stdout)
         manifest = json.loads((project / "build" / "nbship.json").read_text())
         example = manifest["example"]
-        request = urllib.request.Request(f"http://{service['spec']['clusterIP']}/predict",
-                                         data=json.dumps(example["request"]).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
+        status, answer = call_service(namespace, "product-embeddings", "/predict", example["request"], settle=15,
+                                      timeout=30)
+        assert status == 200, status
         from nbship.compare import same_response
 
         assert same_response(example["response"], answer) == []

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from nbship.deps import pip_settings
 from nbship.image.build import BuildOptions, build_context
 from nbship.image.builder import RunLimits
 from nbship.render.k8s import render_manifests
-from tests.cluster import REGISTRY, kubectl, tiny_spec
+from tests.cluster import REGISTRY, call_service, kubectl, tiny_spec
 from tests.fixtures.image_context import make_image_context
 from tests.images import rig_engine
 
@@ -63,14 +61,7 @@ def _pod(namespace: str) -> dict[str, Any]:
 
 
 def _post(namespace: str, payload: Any) -> int:
-    service = json.loads(kubectl("get", "service", "tiny", "-n", namespace, "-o", "json").stdout)
-    request = urllib.request.Request(f"http://{service['spec']['clusterIP']}/predict", json.dumps(payload).encode(),
-                                     {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
+    return call_service(namespace, "tiny", "/predict", payload, settle=15)[0]
 
 
 def test_a_pod_whose_workers_all_hang_is_restarted_and_serves_again(
