@@ -23,9 +23,14 @@ if TYPE_CHECKING:
     from nbship.deps.lockfile import LockEntry
 
 # The service's own runtime dependencies, with the ranges nbship is tested with (the image and `nbship serve`).
+# httptools and uvloop are uvicorn's own production picks (of `uvicorn[standard]`, only the parser and the loop):
+# uvicorn uses them when importable, instead of the pure-Python h11 parser and the stdlib asyncio loop. The lower
+# bounds are the first releases with CPython 3.13 wheels for manylinux x86_64 and aarch64 (the image is Linux).
 SERVICE_REQUIREMENTS: tuple[str, ...] = (
     "fastapi>=0.110,<1",
     "uvicorn>=0.29,<1",
+    "httptools>=0.6.3,<1",
+    "uvloop>=0.21,<1",
 )
 
 __all__ = [

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -243,3 +246,30 @@ def test_example_notebook_builds_answers_and_pulls_back_by_digest(builder: Any, 
 
     pulled = docker.from_env().images.pull(f"{REGISTRY}/nbship-e2e-{example}@{record.digest}")
     assert pulled.id == record.image_id
+    # uvicorn imports uvloop and httptools only to use them (loop and http "auto"): the serving process has their
+    # compiled modules mapped, instead of falling back to asyncio and the pure-Python h11 parser
+    port = json.loads((tmp_path / "context" / "nbship.json").read_text())["service"]["port"]
+    mapped = _serving_process_maps(builder, record.image_id, port)
+    assert re.search(r"/site-packages/uvloop/loop\.cpython-\S+\.so$", mapped, re.M), "the service runs on asyncio"
+    assert re.search(r"/site-packages/httptools/parser/parser\.cpython-\S+\.so$", mapped, re.M), "it parses with h11"
+
+
+def _serving_process_maps(builder: Any, image: str, port: int) -> str:
+    """``/proc/1/maps`` of the service (PID 1) once it answers ``/readyz``: the shared objects it has loaded."""
+    container = builder.run(image, port=port, limits=RunLimits(), environment={})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(container.url + "/readyz", timeout=2) as response:
+                    assert response.status == 200
+                break
+            except OSError:
+                if time.monotonic() > deadline or not container.running():
+                    raise AssertionError(container.logs(40)) from None
+                time.sleep(0.2)
+        code, output = container.container.exec_run(["cat", "/proc/1/maps"], user="10001")
+        assert code == 0, output
+        return bytes(output).decode("utf-8", "replace")
+    finally:
+        container.remove(5)

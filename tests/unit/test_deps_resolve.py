@@ -57,6 +57,8 @@ def test_uv_and_pip_tools_write_the_same_lock_body(tmp_path: Path, env: Path) ->
             "nbfx-gamma": "1.0.0",
             "fastapi": "0.120.0",
             "uvicorn": "0.30.0",
+            "httptools": "0.6.4",
+            "uvloop": "0.21.0",
         }
     assert bodies["uv"] == bodies["pip-tools"]
     assert f"nbfx-alpha==1.0.0 \\\n    --hash={sha256(wheel('nbfx-alpha', '1.0.0'))}\n" in bodies["uv"]

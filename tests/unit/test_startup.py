@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["docker", "jinja2", "nbformat", "yaml", "pydantic", "fastapi", "IPython", "uvicorn", "rich"]
+HEAVY = ["docker", "jinja2", "nbformat", "yaml", "pydantic", "fastapi", "IPython", "uvicorn", "uvloop", "httptools",
+         "rich"]
 
 
 def test_the_cli_imports_no_heavy_module_at_start_up() -> None:
