@@ -27,6 +27,8 @@ from nbship.config_values import image_reference, one_line, resource_name, safe_
 from nbship.errors import ConfigError
 
 CONFIG_FILE = "nbship.yaml"
+# ``server.max_concurrency`` when not set: one worker when batching is on (its batch is the concurrency), else four
+BATCHED_WORKERS, UNBATCHED_WORKERS = 1, 4
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -209,7 +211,10 @@ class Timeouts(_Strict):
 
 
 class Server(_Strict):
-    max_concurrency: int = Field(4, ge=1, description="predictions running at once")
+    max_concurrency: int | None = Field(
+        None, ge=1, description="predictions running at once (worker threads); by default 1 when batching is on (the "
+        "waiting requests share one call; more threads would split the batch and contend for the GIL), else 4",
+    )
     queue_size: int | None = Field(
         None, ge=0, description="a hard cap on requests waiting for a worker (more answer 503). By default admission "
         "is by time alone: a request is refused (503, Retry-After) when the measured model time says it would wait "
@@ -237,10 +242,11 @@ class Server(_Strict):
 
     @model_validator(mode="after")
     def _room_for_the_queue(self) -> Server:
-        if self.queue_size is not None and self.max_connections < self.max_concurrency + self.queue_size:
+        workers = self.max_concurrency or UNBATCHED_WORKERS  # the larger default: batching is decided later
+        if self.queue_size is not None and self.max_connections < workers + self.queue_size:
             raise ValueError(
                 f"max_connections ({self.max_connections}) must be at least max_concurrency + queue_size "
-                f"({self.max_concurrency + self.queue_size}), or the queue can never fill"
+                f"({workers + self.queue_size}), or the queue can never fill"
             )
         return self
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nbship.config import Config
+from nbship.config import BATCHED_WORKERS, UNBATCHED_WORKERS, Config
 from nbship.runtime.manifest import ServiceEntry
 
 
@@ -139,12 +139,13 @@ def slo(config: Config) -> Slo:
     return Slo(config.slo.latency_p95_seconds, config.slo.error_ratio, config.slo.load_shed_ratio)
 
 
-def service_entry(config: Config) -> ServiceEntry:
-    """The service's own settings (``server:``, ``timeouts:``, ``port``), as the manifest hands them to the runtime."""
+def service_entry(config: Config, batched: bool) -> ServiceEntry:
+    """The service's own settings (``server:``, ``timeouts:``, ``port``), as the manifest hands them to the runtime;
+    ``batched``: whether the service batches (proven and allowed), which sets the default number of workers."""
     server, timeouts = config.server, config.timeouts
     return ServiceEntry(
         port=config.port,
-        max_concurrency=server.max_concurrency,
+        max_concurrency=server.max_concurrency or (BATCHED_WORKERS if batched else UNBATCHED_WORKERS),
         queue_size=server.queue_size,
         max_batch_size=server.max_batch_size,
         max_body_bytes=server.max_body_bytes,

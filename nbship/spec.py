@@ -187,7 +187,8 @@ class ProjectSpec:
             base_image=config.base_image,
             env_sources=env_sources(config, self.parameters, self.settings),
             port=config.port,
-            service=resolve.service_entry(config),
+            service=resolve.service_entry(config, batched=config.server.batching and bool(
+                self.batching_proof and self.batching_proof.enabled)),
             shutdown_grace_seconds=config.timeouts.shutdown_grace_seconds,
             gpu=resolve.gpu_request(config),
             replicas=config.replicas,

@@ -26,9 +26,9 @@ from .kserve import add_kserve_routes
 from .logs import configure_logging
 from .manifest import read_manifest
 from .metrics import CONTENT_TYPE
-from .middleware import Scope, ServiceMiddleware
+from .middleware import Answer, Scope, ServiceMiddleware
 from .openapi import BATCH_DOC, PREDICT_DOC, build_openapi
-from .responses import json_response, refusal_response, request_id_of
+from .responses import json_response, refusal_content, refusal_response, request_id_of
 from .service import Refusal, Service
 from .signals import PayloadLog
 
@@ -64,19 +64,25 @@ def create_app(root: Path) -> FastAPI:
     app.state.service = service
     max_batch_items = service.settings.max_batch_items
 
-    @app.post(routes.PREDICT, tags=["predict"], **PREDICT_DOC)
-    async def predict(request: Request) -> Response:
-        """Run the notebook's pipeline on one payload."""
-        request_id = request_id_of(request)
+    async def answer_predict(body: bytes, request_id: str) -> Answer:
         try:
-            body = await request.body()
             # a large body is validated on a thread, so that probes are answered meanwhile
             inline = len(body) <= _INLINE_BYTES
             payload = service.parse(body) if inline else await asyncio.to_thread(service.parse, body)
-            content = await service.predict(payload, request_id)
+            return Answer(200, await service.predict(payload, request_id))
         except Refusal as refusal:
-            return refusal_response(refusal, request_id)
-        return Response(content, media_type="application/json")
+            return Answer(refusal.status, refusal_content(refusal, request_id), refusal.retry_after)
+
+    async def predict_directly(body: bytes, request_id: str) -> Answer | None:
+        """The service middleware's fast path: bodies validated inline; larger ones go to the route below."""
+        return await answer_predict(body, request_id) if len(body) <= _INLINE_BYTES else None
+
+    @app.post(routes.PREDICT, tags=["predict"], **PREDICT_DOC)
+    async def predict(request: Request) -> Response:
+        """Run the notebook's pipeline on one payload."""
+        answer = await answer_predict(await request.body(), request_id_of(request))
+        headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after is not None else None
+        return Response(answer.content, answer.status, headers, media_type="application/json")
 
     @app.post(routes.PREDICT + "/batch", tags=["predict"], **BATCH_DOC)
     async def predict_batch(request: Request) -> Response:
@@ -152,7 +158,7 @@ def create_app(root: Path) -> FastAPI:
     app.add_middleware(
         ServiceMiddleware, metrics=service.metrics, version=service.version,
         max_body_bytes=settings.max_body_bytes, route_of=route_of,
-        payload_log=payload_log,
+        payload_log=payload_log, direct={routes.PREDICT: predict_directly},
         max_connections=settings.max_connections, body_timeout_seconds=settings.body_timeout_seconds,
     )
     return app

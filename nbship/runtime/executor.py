@@ -15,6 +15,10 @@ counts it as running, and a model that hangs shows up as 503s and a busy-slots g
 ever-growing set of threads competing for the same cores. A prediction still waiting in the queue when its
 deadline passes is cancelled and never runs. Workers are daemon threads, so a runaway prediction cannot hold
 the process past shutdown. ``stalled_seconds`` tells liveness how long *every* worker has been stuck.
+
+Hand-offs are kept to one per batch in each direction: a request waits on a plain asyncio future of its own loop
+(no ``concurrent.futures`` chaining, no task per request), and a worker wakes the loop once for a whole batch
+(``call_soon_threadsafe``), which answers and frees every request of that batch in one callback.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,9 +60,13 @@ class BatchObserver(Protocol):
     def observe_wait(self, seconds: float) -> None: ...
 
 
+_QUEUED, _RUNNING, _CANCELLED = 0, 1, 2
+
+
 @dataclass(eq=False)
 class _Job:
-    future: Future[Any]
+    waiter: asyncio.Future[Any]  # of the request's loop: set only on that loop
+    loop: asyncio.AbstractEventLoop
     function: Callable[..., Any]
     argument: Any
     size: int  # payloads: 1 for a plain job
@@ -67,6 +74,7 @@ class _Job:
     merge: bool  # may share a call with other waiting jobs of the same function
     deadline: float
     enqueued: float = field(default_factory=time.monotonic)
+    state: int = _QUEUED  # _QUEUED → _RUNNING (a worker took it) or _CANCELLED (its deadline passed first)
 
 
 class PredictionPool:
@@ -144,42 +152,59 @@ class PredictionPool:
             wait = self.expected_wait(size)
             if wait > self.budget_seconds:
                 raise Overloaded(min(max(math.ceil(wait - self.budget_seconds), 1), 60))
-        future: Future[Any] = Future()
+        loop = asyncio.get_running_loop()
         deadline = time.monotonic() + (timeout if timeout is not None else math.inf)
+        job = _Job(loop.create_future(), loop, function, argument, size, batch, merge, deadline)
         self.admitted += 1
         self.admitted_payloads += size
-        self._jobs.put(_Job(future, function, argument, size, batch, merge, deadline))
+        self._jobs.put(job)
+        timer = loop.call_later(timeout, self._expire, job) if timeout is not None else None
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except asyncio.TimeoutError:
-            self._abandon(future, size)
-            raise PredictionTimeout() from None
+            return await job.waiter
         except asyncio.CancelledError:  # the request task itself was cancelled (server shutdown)
-            self._abandon(future, size)
+            self._cancel(job)
             raise
-        except BaseException:
-            self._release(size)  # the job ended with an exception: its slot is free
-            raise
-        # Released here, on the loop, rather than from the worker: one loop wake-up per prediction, not two.
-        self._release(size)
-        return result
+        finally:
+            if timer is not None:
+                timer.cancel()
 
-    def _abandon(self, future: Future[Any], size: int) -> None:
-        """Stop waiting for ``future``: a queued job never runs; a running one keeps its slot until it ends."""
-        if future.cancel():
-            self._release(size)
-            return
-        loop = asyncio.get_running_loop()
+    def _expire(self, job: _Job) -> None:
+        """On the loop, at the job's deadline: it answers ``PredictionTimeout``; a queued job never runs."""
+        if not job.waiter.done():
+            job.waiter.set_exception(PredictionTimeout())
+            self._cancel(job)
 
-        def release(_: Future[Any]) -> None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: the process is exiting
-                loop.call_soon_threadsafe(self._release, size)
+    def _cancel(self, job: _Job) -> None:
+        """A queued job is dropped and frees its slot now; a running one keeps its slot until it ends."""
+        with self._lock:
+            queued = job.state == _QUEUED
+            if queued:
+                job.state = _CANCELLED
+        if queued:
+            self._release(job.size)
 
-        future.add_done_callback(release)  # runs at once if it has just finished
+    def _deliver(self, outcomes: list[tuple[_Job, bool, Any]]) -> None:
+        """On the loop, once per batch: each job's result (or exception) to its request, and its slot freed."""
+        for job, ok, value in outcomes:
+            self._release(job.size)
+            if job.waiter.done():  # answered 504 already, or its request was cancelled
+                continue
+            if ok:
+                job.waiter.set_result(value)
+            else:
+                job.waiter.set_exception(value)
 
     def _release(self, size: int) -> None:
         self.admitted -= 1
         self.admitted_payloads -= size
+
+    def _start(self, job: _Job) -> bool:
+        """Claim ``job`` for a worker; False when its deadline cancelled it while queued."""
+        with self._lock:
+            if job.state != _QUEUED:
+                return False
+            job.state = _RUNNING
+            return True
 
     def _take(self, first: _Job) -> tuple[list[_Job], _Job | None]:
         """``first`` and the waiting jobs for the same function behind it, up to ``max_batch_size`` payloads;
@@ -193,7 +218,7 @@ class PredictionPool:
             if job is None or not job.merge or job.function is not first.function \
                     or payloads + job.size > self.max_batch_size:
                 return jobs, job
-            if job.future.set_running_or_notify_cancel():
+            if self._start(job):
                 jobs.append(job)
                 payloads += job.size
         return jobs, None
@@ -206,7 +231,7 @@ class PredictionPool:
             carried, has_carried = None, False
             if job is None:
                 return
-            if not job.future.set_running_or_notify_cancel():
+            if not self._start(job):
                 continue
             jobs = [job]
             if job.merge:
@@ -231,6 +256,9 @@ class PredictionPool:
                     self._measured = True
                     self.seconds_per_cycle += weight * (cycle - self.seconds_per_cycle)
                     self.seconds_per_payload += weight * (cycle / max(payloads, 1) - self.seconds_per_payload)
+            # Hand the GIL to the event loop before taking more: it answers this batch and reads the requests that
+            # arrived meanwhile, so they join the next batch instead of the one after (a yield, not a wait).
+            time.sleep(0)
 
     def _execute(self, jobs: list[_Job], started: float) -> None:
         observer = self.observer
@@ -239,24 +267,26 @@ class PredictionPool:
             observer.observe_batch(sum(j.size for j in jobs))
             for job in jobs:
                 observer.observe_wait(started - job.enqueued)
+        outcomes: list[tuple[_Job, bool, Any]]
         try:
             if first.batch:
                 payloads = [p for job in jobs for p in job.argument]
                 deadlines = [job.deadline for job in jobs for _ in range(job.size)]
                 results = first.function(payloads, deadlines)
+                outcomes, start = [], 0
+                for job in jobs:
+                    outcomes.append((job, True, results[start:start + job.size]))
+                    start += job.size
             else:
-                results = first.function(first.argument)
+                outcomes = [(first, True, first.function(first.argument))]
         except BaseException as e:  # handed to the awaiting requests, which map it to a 500
-            for job in jobs:
-                job.future.set_exception(e)
-            return
-        if not first.batch:
-            first.future.set_result(results)
-            return
-        start = 0
-        for job in jobs:
-            job.future.set_result(results[start:start + job.size])
-            start += job.size
+            outcomes = [(job, False, e) for job in jobs]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
+        for outcome in outcomes:  # one loop in a service; tests may run several
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, delivered in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: the process is exiting, nobody waits
+                loop.call_soon_threadsafe(self._deliver, delivered)
 
     def close(self) -> None:
         """Let idle workers exit; busy ones finish their job first."""

@@ -9,6 +9,11 @@ Bodies are bounded in time and number too: a body not received within ``body_tim
 the service at once (reading, queued or predicting); one more answers 503 before its body is read. Buffered
 bodies therefore stay below ``max_body_bytes × max_connections``. Requests without a body (probes, metrics)
 are not counted, so a flood of uploads never makes the pod look dead.
+
+The hot path is answered here: a ``direct`` handler (``POST /predict``) gets the buffered body and request id
+and returns the ``Answer`` the middleware sends, without the framework's routing, request and response objects
+in between (they cost more than the rest of the envelope together). A handler may decline (``None``, a large
+body for instance): the request then goes to the app's route as any other.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from .logs import ACCESS, SERVICE
@@ -33,6 +39,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID = "nbship.request_id"
+_JSON = (b"content-type", b"application/json")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 access_log = logging.getLogger(ACCESS)
 service_log = logging.getLogger(SERVICE)
@@ -54,13 +61,27 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> tuple[str, bytes]:
     return generated, generated.encode("ascii")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a direct handler answers: a status, the JSON body, and ``Retry-After`` seconds for a refusal."""
+
+    status: int
+    content: bytes
+    retry_after: int | None = None
+
+
+# (body, request id) → the answer, or None to let the app's route answer
+Direct = Callable[[bytes, str], Awaitable[Answer | None]]
+
+
 class ServiceMiddleware:
     def __init__(
         self, app: ASGIApp, *, metrics: Metrics, version: str, max_body_bytes: int,
         route_of: Callable[[Scope], str], max_connections: int, body_timeout_seconds: float,
-        payload_log: PayloadLog | None = None,
+        payload_log: PayloadLog | None = None, direct: Mapping[str, Direct] | None = None,
     ) -> None:
         self.app = app
+        self.direct = dict(direct or {})  # POST path → handler
         self.metrics = metrics
         self.version = version
         self.version_header = version.encode("latin-1", "replace")
@@ -96,6 +117,7 @@ class ServiceMiddleware:
         metrics = self.metrics
         metrics.in_flight += 1
         body = b""
+        route: str | None = None  # known without matching when a direct handler answers
         counted = scope["method"] in BODY_METHODS
         if counted:
             self.open_bodies += 1
@@ -117,6 +139,13 @@ class ServiceMiddleware:
                                   close=True, retry_after=refusal[0] == 503)
                     return
                 body = buffered or b""
+                handler = self.direct.get(scope["path"]) if scope["method"] == "POST" else None
+                if handler is not None:
+                    direct = await handler(body, request_id)
+                    if direct is not None:
+                        route = scope["path"]
+                        await _answer_bytes(send_with_headers, direct.status, direct.content, direct.retry_after)
+                        return
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -130,7 +159,7 @@ class ServiceMiddleware:
             if counted:
                 self.open_bodies -= 1
             seconds = time.perf_counter() - started
-            route = self.route_of(scope)
+            route = route or self.route_of(scope)
             metrics.observe(scope["method"], route, status, seconds)
             fields: dict[str, Any] = {
                 "request_id": request_id,
@@ -197,11 +226,16 @@ async def _within(seconds: float, reading: Awaitable[bytes | None]) -> bytes | N
 async def _answer(
     send: Send, status: int, document: dict[str, Any], *, close: bool = False, retry_after: bool = False
 ) -> None:
-    content = json.dumps(document).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    await _answer_bytes(send, status, json.dumps(document).encode(), 1 if retry_after else None, close=close)
+
+
+async def _answer_bytes(
+    send: Send, status: int, content: bytes, retry_after: int | None = None, *, close: bool = False
+) -> None:
+    headers = [_JSON, (b"content-length", str(len(content)).encode())]
     if close:
         headers.append((b"connection", b"close"))  # the unread rest of the body cannot be reused as a request
-    if retry_after:
-        headers.append((b"retry-after", b"1"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})

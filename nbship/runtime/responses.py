@@ -16,9 +16,13 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
     return Response(json.dumps(document).encode(), status, headers, media_type="application/json")
 
 
+def refusal_content(refusal: Refusal, request_id: str) -> bytes:
+    return json.dumps({"detail": refusal.detail, "request_id": request_id}).encode()
+
+
 def refusal_response(refusal: Refusal, request_id: str) -> Response:
     headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after is not None else None
-    return json_response({"detail": refusal.detail, "request_id": request_id}, refusal.status, headers)
+    return Response(refusal_content(refusal, request_id), refusal.status, headers, media_type="application/json")
 
 
 def request_id_of(request: Request) -> str:

@@ -261,3 +261,27 @@ def test_a_model_declared_in_the_notebook_is_the_schema(tmp_path: Path) -> None:
             assert component["title"] == "Point" and component["required"] == ["x", "y"]
     finally:
         assert running.terminate() == 0
+
+
+def test_a_large_body_is_answered_like_a_small_one(tmp_path: Path) -> None:
+    """Small bodies are answered on the middleware's fast path, large ones (validated on a thread) by the route:
+    the client cannot tell them apart but by the size."""
+    running = start(build_context(tmp_path / "ctx", max_body_bytes=1024 * 1024))
+    padded = json.dumps(EXAMPLE).replace(",", "," + " " * 100_000, 1).encode()  # JSON whitespace: same payload
+    try:
+        with httpx.Client(base_url=running.url, timeout=10) as client:
+            answers = [client.post("/predict", content=body, headers={"X-Request-ID": f"size-{len(body)}",
+                                                                       "content-type": "application/json"})
+                       for body in (json.dumps(EXAMPLE).encode(), padded)]
+            refused = client.post("/predict", content=padded.replace(b'"x"', b'"X"'))
+            metrics = client.get("/metrics").text
+    finally:
+        running.terminate()
+    assert [a.status_code for a in answers] == [200, 200] and answers[0].json() == answers[1].json()
+    assert all(a.headers["x-model-version"] == "1.2.3" and a.headers["content-type"] == "application/json"
+               for a in answers)
+    assert [a.headers["x-request-id"] for a in answers] == [f"size-{len(json.dumps(EXAMPLE))}", f"size-{len(padded)}"]
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "x"]
+    lines = [e for e in running.log_lines() if e.get("logger") == "nbship.access" and e.get("path") == "/predict"]
+    assert [(e["route"], e["status"]) for e in lines] == [("/predict", 200), ("/predict", 200), ("/predict", 422)]
+    assert 'nbship_requests_total{model="toy",version="1.2.3",method="POST",route="/predict",status="200"} 2' in metrics

@@ -140,7 +140,9 @@ def test_check_proves_a_row_wise_predict_batchable_and_the_manifest_records_it(t
     batching = check_batching(tmp_path / "ok", INDEPENDENT, 3.0)
     assert batching.enabled and batching.sizes == (1, 2, 7)
     render_project(tmp_path / "ok" / "rows.ipynb", tmp_path / "ctx", lock=False)
-    assert read_manifest(tmp_path / "ctx").batching.enabled
+    manifest = read_manifest(tmp_path / "ctx")
+    # one worker by default: the waiting requests share its call, where more threads would split the batch
+    assert manifest.batching.enabled and manifest.service.max_concurrency == 1
 
 
 def test_a_predict_whose_rows_depend_on_each_other_is_not_batched(tmp_path: Path) -> None:
@@ -159,6 +161,16 @@ def test_server_batching_false_turns_it_off(tmp_path: Path) -> None:
 
     notebook = rows_notebook(tmp_path / "off", INDEPENDENT, 3.0, config="server:\n  batching: false\n")
     render_project(notebook, tmp_path / "ctx", lock=False, verify=False)
-    assert read_manifest(tmp_path / "ctx").batching.note == "turned off by server.batching: false"
+    off = read_manifest(tmp_path / "ctx")
+    assert off.batching.note == "turned off by server.batching: false" and off.service.max_concurrency == 4
     render_project(rows_notebook(tmp_path / "on", INDEPENDENT, 3.0), tmp_path / "ctx2", lock=False, verify=False)
     assert read_manifest(tmp_path / "ctx2").batching.note.startswith("not proven")
+
+
+def test_a_configured_worker_count_holds_with_batching_proven(tmp_path: Path) -> None:
+    from nbship.project import render_project
+
+    notebook = rows_notebook(tmp_path / "nb", INDEPENDENT, 3.0, config="server:\n  max_concurrency: 3\n")
+    render_project(notebook, tmp_path / "ctx", lock=False)
+    manifest = read_manifest(tmp_path / "ctx")
+    assert manifest.batching.enabled and manifest.service.max_concurrency == 3
