@@ -14,6 +14,10 @@ batching off. The load cycles through the example and variants of it, so batches
 every round a side client sends a sample of payloads (four a second, to every app alike) and checks each answer
 against the hand-written app's answer for the same payload before the load (parity's rule).
 
+Before the rounds it prints what each stage of the notebook costs in-process on CPU 0: the hand-written app pays
+preprocess + predict + postprocess per request, the batched service preprocess + postprocess per request and a
+share of one combined predict, so these figures bound the throughput ratio any server can reach on this notebook.
+
     .venv/bin/python benchmarks/bench_serve.py                   # the tabular example (falls back to the fixture)
     .venv/bin/python benchmarks/bench_serve.py --model fixture   # a trivial model: the overhead alone
 """
@@ -78,7 +82,7 @@ def build_generated(model: str, root: Path, max_concurrency: int | None) -> tupl
     else:
         from tests.fixtures.service._harness import build_context
 
-        build_context(context)
+        build_context(context, queue_size=None)  # the fixture's tiny queue cap would shed most of 32 clients
     manifest_path = context / "nbship.json"
     manifest = json.loads(manifest_path.read_text())
     print(f"batching: {manifest.get('batching')}")
@@ -91,6 +95,46 @@ def build_generated(model: str, root: Path, max_concurrency: int | None) -> tupl
     manifest["batching"] = {"enabled": False, "note": "off for the benchmark", "sizes": []}
     (unbatched / "nbship.json").write_text(json.dumps(manifest))
     return context, unbatched, manifest["example"]["request"]
+
+
+def stage_costs(context: Path, example: Any, rows: int = 32, repeat: int = 200) -> dict[str, float]:
+    """Median milliseconds of each stage in this process, on CPU 0 like the servers: what bounds the ratios.
+
+    The hand-written app pays preprocess + predict + postprocess per request; a batch of ``rows`` pays
+    ``rows`` preprocesses and postprocesses and one combined predict.
+    """
+    from nbship.runtime.combine import NotBatchable, combine
+    from nbship.runtime.pipeline import load_pipeline
+
+    affinity, folder = os.sched_getaffinity(0), os.getcwd()
+    os.sched_setaffinity(0, {0})
+    os.chdir(context)  # the load cells open their artifacts relative to the build context, as in the image
+    try:
+        pipeline = load_pipeline(context)
+        value = pipeline.preprocess(example)
+        output = pipeline.predict(value)
+
+        def median_ms(call: Any, times: int = repeat) -> float:
+            samples = []
+            for _ in range(times):
+                started = time.perf_counter()
+                call()
+                samples.append(time.perf_counter() - started)
+            return statistics.median(samples) * 1000
+
+        costs = {"preprocess": median_ms(lambda: pipeline.preprocess(example)),
+                 "predict alone": median_ms(lambda: pipeline.predict(value)),
+                 "postprocess": median_ms(lambda: pipeline.postprocess(output))}
+        try:
+            batch = combine([value] * rows)[0]
+        except NotBatchable:
+            return costs  # not batched: the service runs each payload alone
+        costs[f"predict per row in {rows}"] = median_ms(lambda: pipeline.predict(batch), repeat // 4) / rows
+        costs[f"combine per row in {rows}"] = median_ms(lambda: combine([value] * rows), repeat // 4) / rows
+        return costs
+    finally:
+        os.chdir(folder)
+        os.sched_setaffinity(0, affinity)
 
 
 def write_handwritten(context: Path, manifest: dict[str, Any]) -> None:
@@ -216,6 +260,8 @@ def main() -> None:
         model = "fixture"
     with tempfile.TemporaryDirectory(prefix="nbship-bench-") as tmp:
         context, unbatched, example = build_generated(model, Path(tmp), args.max_concurrency)
+        costs = stage_costs(context, example)
+        print("in-process stage costs (median ms, CPU 0): " + ", ".join(f"{k} {v:.3f}" for k, v in costs.items()))
         script = Path(tmp) / "post.lua"
         bodies = payloads(example, 16)
         lua_script(script, bodies)
