@@ -187,8 +187,8 @@ class ProjectSpec:
             base_image=config.base_image,
             env_sources=env_sources(config, self.parameters, self.settings),
             port=config.port,
-            service=resolve.service_entry(config, batched=config.server.batching and bool(
-                self.batching_proof and self.batching_proof.enabled)),
+            service=resolve.service_entry(
+                config, batched=batching_verdict(config.server.batching, self.batching_proof).enabled),
             shutdown_grace_seconds=config.timeouts.shutdown_grace_seconds,
             gpu=resolve.gpu_request(config),
             replicas=config.replicas,
@@ -207,14 +207,19 @@ class ProjectSpec:
     @property
     def batching(self) -> BatchingEntry:
         """Whether the service batches: ``server.batching: false`` > the check-time proof > off, not proven."""
-        if not self.batching_allowed:
-            return BatchingEntry(False, "turned off by server.batching: false")
-        return self.batching_proof or BatchingEntry(
-            False, "not proven: the parity run was skipped (--no-verify; nbship serve without --verify)")
+        return batching_verdict(self.batching_allowed, self.batching_proof)
 
     @property
     def source_dir(self) -> Path:
         return self.notebook_path.parent
+
+
+def batching_verdict(allowed: bool, proof: BatchingEntry | None) -> BatchingEntry:
+    """``server.batching: false`` > the check-time proof > off, not proven (``ProjectSpec.batching``)."""
+    if not allowed:
+        return BatchingEntry(False, "turned off by server.batching: false")
+    return proof or BatchingEntry(
+        False, "not proven: the parity run was skipped (--no-verify; nbship serve without --verify)")
 
 
 def env_sources(

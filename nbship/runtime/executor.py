@@ -66,7 +66,6 @@ _QUEUED, _RUNNING, _CANCELLED = 0, 1, 2
 @dataclass(eq=False)
 class _Job:
     waiter: asyncio.Future[Any]  # of the request's loop: set only on that loop
-    loop: asyncio.AbstractEventLoop
     function: Callable[..., Any]
     argument: Any
     size: int  # payloads: 1 for a plain job
@@ -154,7 +153,7 @@ class PredictionPool:
                 raise Overloaded(min(max(math.ceil(wait - self.budget_seconds), 1), 60))
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + (timeout if timeout is not None else math.inf)
-        job = _Job(loop.create_future(), loop, function, argument, size, batch, merge, deadline)
+        job = _Job(loop.create_future(), function, argument, size, batch, merge, deadline)
         self.admitted += 1
         self.admitted_payloads += size
         self._jobs.put(job)
@@ -283,7 +282,7 @@ class PredictionPool:
             outcomes = [(job, False, e) for job in jobs]
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
         for outcome in outcomes:  # one loop in a service; tests may run several
-            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+            by_loop.setdefault(outcome[0].waiter.get_loop(), []).append(outcome)
         for loop, delivered in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: the process is exiting, nobody waits
                 loop.call_soon_threadsafe(self._deliver, delivered)
